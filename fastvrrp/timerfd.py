@@ -1,0 +1,75 @@
+"""A sub-millisecond timer source for the event loop: Linux `timerfd` on CLOCK_MONOTONIC.
+
+uvloop's (libuv's) timers are millisecond-quantised; a 10 ms advert timer scheduled with
+`call_at` can fire up to ~1 ms off.  A timerfd armed at an absolute CLOCK_MONOTONIC deadline
+and watched with `loop.add_reader` fires within tens of microseconds.  `time.monotonic()` reads
+the same clock, so deadlines from the sans-IO core can be used as they are.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+
+CLOCK_MONOTONIC = 1
+TFD_NONBLOCK = 0o4000
+TFD_CLOEXEC = 0o2000000
+TFD_TIMER_ABSTIME = 1
+
+
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+class _Itimerspec(ctypes.Structure):
+    _fields_ = [("it_interval", _Timespec), ("it_value", _Timespec)]
+
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+_libc.timerfd_create.argtypes = [ctypes.c_int, ctypes.c_int]
+_libc.timerfd_settime.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.POINTER(_Itimerspec), ctypes.c_void_p]
+
+
+class TimerFd:
+    """One-shot absolute timer; `arm(deadline)` re-arms, `disarm()` stops, `fileno()` for add_reader."""
+
+    def __init__(self) -> None:
+        fd = _libc.timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "timerfd_create failed")
+        self._fd = fd
+        self._spec = _Itimerspec()
+        self.deadline: float | None = None
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def arm(self, deadline: float) -> None:
+        """Fire at `deadline` (seconds of CLOCK_MONOTONIC, i.e. `time.monotonic()`); past is at once."""
+        if deadline == self.deadline:
+            return
+        ns = max(int(deadline * 1e9), 1)  # 0 would disarm
+        self._spec.it_value.tv_sec, self._spec.it_value.tv_nsec = divmod(ns, 1_000_000_000)
+        self._settime()
+        self.deadline = deadline
+
+    def disarm(self) -> None:
+        self._spec.it_value.tv_sec = self._spec.it_value.tv_nsec = 0
+        self._settime()
+        self.deadline = None
+
+    def consume(self) -> None:
+        """Read the expiration count so the fd stops being readable."""
+        try:
+            os.read(self._fd, 8)
+        except BlockingIOError:
+            pass
+        self.deadline = None
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+    def _settime(self) -> None:
+        if _libc.timerfd_settime(self._fd, TFD_TIMER_ABSTIME, ctypes.byref(self._spec), None) < 0:
+            raise OSError(ctypes.get_errno(), "timerfd_settime failed")
