@@ -33,6 +33,7 @@ from .advert import (
     RECORD_FORMAT,
     RECORD_SIZE,
     RESULT_OK,
+    TABLE_RECORD,
     TYPE_ADVERTISEMENT,
     VERS_ERR,
     VRID_ERR,
@@ -61,7 +62,7 @@ _IPV4 = struct.Struct("!BBHHHBBH4s4s")
 def checksum(data: bytes) -> int:
     """RFC 1071 Internet checksum of `data` (odd length padded with a zero byte)."""
     if len(data) % 2:
-        data += b"\0"
+        data = bytes(data) + b"\0"  # never `+=`: it would grow a caller's bytearray
     total = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while total > 0xFFFF:
         total = (total & 0xFFFF) + (total >> 16)
@@ -71,8 +72,8 @@ def checksum(data: bytes) -> int:
 def _pseudo_header(src: bytes, dst: bytes, length: int) -> bytes:
     """IPv4 (RFC 768 style) or IPv6 (RFC 8200 §8.1) pseudo-header for next header 112."""
     if len(src) == 4:
-        return src + dst + struct.pack("!BBH", 0, IPPROTO_VRRP, length)
-    return src + dst + struct.pack("!I3xB", length, IPPROTO_VRRP)
+        return bytes(src) + bytes(dst) + struct.pack("!BBH", 0, IPPROTO_VRRP, length)
+    return bytes(src) + bytes(dst) + struct.pack("!I3xB", length, IPPROTO_VRRP)
 
 
 def build_advert(
@@ -149,6 +150,8 @@ def parse_vrrp(message: bytes, src: bytes, dst: bytes) -> Advert:
     The packet-only receive checks of RFC 5798 §7.1 and RFC 3768 §7.1, in this order: length,
     version, type, family, count, exact length, checksum, auth type, interval.
     """
+    if len(src) not in (4, 16) or len(dst) != len(src):
+        raise ValueError("src and dst must be packed addresses of one family (4 or 16 bytes)")
     size = len(message)
     if size < 8:
         raise AdvertError(PACKET_LEN_ERR)
@@ -256,6 +259,8 @@ def validate_batch(
         raise ValueError("family must be 4 or 6")
     if records is not None and len(records) < RECORD_SIZE * n:
         raise ValueError("records must hold RECORD_SIZE bytes per packet")
+    if table is not None and len(table) < 256 * TABLE_RECORD:
+        raise ValueError("table must hold 256 records (advert.pack_table)")
     valid = 0
     for i in range(n):
         start, size = offsets[i], lengths[i]
