@@ -24,6 +24,7 @@ from .advert import (  # noqa: F401  (re-exported: the contract)
     pack_table,
     password_key,
 )
+from .announce import build_garp, build_unsolicited_na
 
 NO_EXTENSIONS = bool(os.environ.get("FASTVRRP_NO_EXTENSIONS"))
 
@@ -47,7 +48,9 @@ __all__ = [
     "AdvertError",
     "Expected",
     "build_advert",
+    "build_garp",
     "build_ipv4_packet",
+    "build_unsolicited_na",
     "check_advert",
     "checksum",
     "pack_table",
