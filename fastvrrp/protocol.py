@@ -312,7 +312,6 @@ class VirtualRouter:
             self._refresh_at = _next_tick(self._refresh_at, self.settings.garp_master_refresh, now)
             self._burst(self.settings.garp_master_refresh_repeat, now, actions, log=False)
         if _due(self._reannounce_at, now):
-            self._reannounce_at = None
             self._burst(self.settings.garp_lower_prio_repeat, now, actions)
         return actions
 
@@ -589,8 +588,10 @@ class VirtualRouter:
         return RemoveVips(self.name, self.settings.vips, self.settings.vip_objects)
 
     def _burst(self, count: int, now: float, actions: list[Action], log: bool = True) -> None:
+        """Any burst also answers a deferred re-announcement: it goes out after the advert that asked."""
         self.counters["garp_bursts"] += 1
         self._last_burst = now
+        self._reannounce_at = None
         actions.append(SendGratuitous(self.name, count, self.settings.vips, self.settings.vip_objects))
         if log:
             kind = "gratuitous ARPs" if self.settings.family == 4 else "unsolicited neighbour adverts"
