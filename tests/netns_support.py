@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import select
+import subprocess
+import time
 
 import pytest
 
@@ -25,3 +28,46 @@ def topology(stale_namespaces_removed):
     with netns.Topology(["a", "b", "client"]) as topo:
         yield topo
     assert not [n for n in netns.list_namespaces() if n.startswith(topo.prefix + f"{os.getpid()}-{topo.token}")]
+
+
+class Capture:
+    """tcpdump writing a pcap inside a namespace; tshark, an independent decoder, reads it back.
+
+    tcpdump starts in milliseconds and says when it listens, so nothing sent after `__enter__`
+    is missed; tshark then decodes the file (its VRRP dissector verifies checksums).
+    """
+
+    def __init__(self, topo: netns.Topology, role: str, path, bpf: str = "") -> None:
+        self.topo, self.role, self.path, self.bpf = topo, role, str(path), bpf
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> Capture:
+        argv = ["tcpdump", "--immediate-mode", "-U", "-n", "-i", netns.ROUTER_IFNAME, "-w", self.path]
+        self.proc = self.topo.popen(self.role, argv + ([self.bpf] if self.bpf else []), stderr=subprocess.PIPE, text=True)
+        ready, _, _ = select.select([self.proc.stderr], [], [], 5)
+        line = self.proc.stderr.readline() if ready else ""
+        if "listening on" not in line:
+            self.proc.kill()
+            raise RuntimeError(f"tcpdump did not start in {self.role}: {line!r}")
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Let the last packets land, then stop tcpdump (SIGTERM flushes the file)."""
+        if self.proc and self.proc.poll() is None:
+            time.sleep(0.2)
+            self.proc.terminate()
+            self.proc.communicate(timeout=5)
+
+    def fields(self, *names: str, display_filter: str = "") -> list[list[str]]:
+        """One row per packet: tshark's value of each field ('' when absent)."""
+        self.stop()
+        argv = ["tshark", "-n", "-r", self.path, "-T", "fields", "-E", "separator=/t"]
+        if display_filter:
+            argv += ["-Y", display_filter]
+        for name in names:
+            argv += ["-e", name]
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True).stdout
+        return [line.split("\t") for line in out.splitlines()]
