@@ -71,6 +71,23 @@ COUNTERS: tuple[str, ...] = (
     "reannounce_deferred",
 )
 
+# How a received advert compares with us: the columns of the state table.
+LEAVING = "leaving"
+HIGHER = "higher"
+SAME_HIGHER_ADDRESS = "same priority, higher address"
+SAME_LOWER_ADDRESS = "same priority, lower address"
+LOWER = "lower"
+
+
+def compare(priority: int, source: bytes, ours: int, our_address: bytes) -> str:
+    """Classify an advert against our effective priority and primary address."""
+    if priority == PRIORITY_LEAVING:
+        return LEAVING
+    if priority != ours:
+        return HIGHER if priority > ours else LOWER
+    return SAME_HIGHER_ADDRESS if preferred(priority, source, ours, our_address) else SAME_LOWER_ADDRESS
+
+
 LOG_PERIOD = 1.0
 """Seconds between two log lines of one kind triggered by peers: a flood must not flood the log."""
 
@@ -122,6 +139,13 @@ class RouterSettings:
     """Gratuitous messages per VIP when a master re-announces after hearing a lower priority."""
     reannounce_min_interval: float = 1.0
     """Least seconds between two gratuitous bursts of a master answering lower priorities."""
+    higher_prio_send_advert: bool = True
+    """A master that loses sends one last advert before stepping down (keepalived's option, off there).
+
+    On by default: when two masters meet after a partition heals, the loser may hear the winner
+    first and go quiet; its last advert is what tells the winner to re-announce the addresses,
+    so that the ARP caches the loser claimed point back at the winner.
+    """
     track: tuple[TrackedObject, ...] = ()
 
     def __post_init__(self) -> None:
@@ -285,10 +309,10 @@ class VirtualRouter:
                 f"advertisement interval mismatch mine={self.settings.advert_interval_cs} cs"
                 f" rcv'd={advert.interval_cs} cs from {_text(source)}",
             )
-        if self.state == BACKUP:
-            self._backup_receive(advert, source, now, actions)
-        elif self.state == MASTER:
-            self._master_receive(advert, source, now, actions)
+        handlers = self._ON_ADVERT.get(self.state)
+        if handlers is not None:
+            comparison = compare(advert.priority, source, self.effective_priority, self.settings.primary_address)
+            handlers[comparison](self, advert, source, now, actions)
         return actions
 
     def handle_timer(self, now: float) -> list[Action]:
@@ -382,48 +406,28 @@ class VirtualRouter:
         """Count an advert the codec dropped (`AdvertError.reason`), beside the core's own counters."""
         self.counters[reason] = self.counters.get(reason, 0) + 1
 
-    # -- the state table ---------------------------------------------------------------------
-    #
-    # RFC 5798 §6.4.2 (Backup), unchanged in RFC 9568:
-    #   "If an ADVERTISEMENT is received, then:
-    #      If the Priority in the ADVERTISEMENT is zero, then:
-    #        Set the Master_Down_Timer to Skew_Time
-    #      else:
-    #        If Preempt_Mode is False, or If the Priority in the ADVERTISEMENT is greater than or
-    #        equal to the local Priority, then:
-    #          Set Master_Adver_Interval to Adver Interval contained in the ADVERTISEMENT
-    #          Recompute the Master_Down_Interval
-    #          Reset the Master_Down_Timer to Master_Down_Interval
-    #        else:
-    #          Discard the ADVERTISEMENT"
-    #
-    # RFC 5798 §6.4.3 (Master), with RFC 9568 §6.4.3's addition for a losing advert:
-    #   "If the Priority in the ADVERTISEMENT is zero, then:
-    #      Send an ADVERTISEMENT; Reset the Adver_Timer to Advertisement_Interval
-    #    else:
-    #      If the Priority in the ADVERTISEMENT is greater than the local Priority, or the
-    #      Priority is equal and the primary IPvX Address of the sender is greater than the
-    #      local primary IPvX Address (unsigned integer comparison, network byte order), then:
-    #        Cancel Adver_Timer; Set Master_Adver_Interval to Adver Interval contained in the
-    #        ADVERTISEMENT; Recompute the Skew_Time and Master_Down_Interval; Set
-    #        Master_Down_Timer to Master_Down_Interval; Transition to the {Backup} state
-    #      else:
-    #        [RFC 9568] Send an ADVERTISEMENT immediately; Discard the ADVERTISEMENT"
+    # -- receiving: the handlers, then the state table -------------------------------------
 
-    def _backup_receive(self, advert: Advert, source: bytes, now: float, actions: list[Action]) -> None:
-        ours = self.effective_priority
-        if advert.priority == PRIORITY_LEAVING:
-            actions.append(self._log("Backup received priority 0 advertisement"))
-            self._master_down_at = now + self.skew_time
+    def _await_skew(self, advert: Advert, source: bytes, now: float, actions: list[Action]) -> None:
+        actions.append(self._log("Backup received priority 0 advertisement"))
+        self._master_down_at = now + self.skew_time
+        self._lower_master_since = None
+
+    def _follow(self, advert: Advert, source: bytes, now: float, actions: list[Action]) -> None:
+        """Accept `source` as master: learn its interval (v3 only: RFC 3768 has no such field)."""
+        if advert.priority >= self.effective_priority:
             self._lower_master_since = None
-        elif not self.settings.preempt or advert.priority >= ours or self._preempt_delayed(now):
-            if advert.priority >= ours:
-                self._lower_master_since = None
-            self._follow(advert, source, now)
+        if self.settings.version == 3:
+            self.master_adver_interval_cs = advert.interval_cs
+        self.master_address = source
+        self._master_down_at = now + self.master_down_interval
+
+    def _follow_unless_preempting(self, advert: Advert, source: bytes, now: float, actions: list[Action]) -> None:
+        if not self.settings.preempt or self._preempt_delayed(now):
+            self._follow(advert, source, now, actions)
         else:
-            self._log_limited(
-                "lower", now, actions, f"received lower priority ({advert.priority}) advert from {_text(source)} - discarding"
-            )
+            text = f"received lower priority ({advert.priority}) advert from {_text(source)} - discarding"
+            self._log_limited("lower", now, actions, text)
 
     def _preempt_delayed(self, now: float) -> bool:
         """keepalived's `preempt_delay`: follow a lower-priority master for that long before preempting.
@@ -435,45 +439,34 @@ class VirtualRouter:
             self._lower_master_since = now
         return now < self._lower_master_since + self.settings.preempt_delay
 
-    def _follow(self, advert: Advert, source: bytes, now: float) -> None:
-        """Accept `source` as master: learn its interval (v3 only: RFC 3768 has no such field)."""
-        if self.settings.version == 3:
-            self.master_adver_interval_cs = advert.interval_cs
-        self.master_address = source
-        self._master_down_at = now + self.master_down_interval
+    def _answer_leaving(self, advert: Advert, source: bytes, now: float, actions: list[Action]) -> None:
+        self._send_advert(self.effective_priority, actions)
+        self._adver_at = now + self._advert_interval
 
-    def _master_receive(self, advert: Advert, source: bytes, now: float, actions: list[Action]) -> None:
+    def _step_down(self, advert: Advert, source: bytes, now: float, actions: list[Action]) -> None:
         ours = self.effective_priority
-        if advert.priority == PRIORITY_LEAVING:
-            self._send_advert(ours, actions)
-            self._adver_at = now + self._advert_interval
-        elif preferred(advert.priority, source, ours, self.settings.primary_address):
-            if advert.priority > ours:
-                line = f"Master received advert from {_text(source)} with higher priority {advert.priority}, ours {ours}"
-            else:
-                line = (
-                    f"Master received advert from {_text(source)} with same priority {advert.priority}"
-                    " but higher IP address than ours"
-                )
-            actions.append(self._log(line))
-            self._enter(BACKUP, actions)
-            self._leave_master(actions, send_leaving=False)
-            self._follow(advert, source, now)
-            self._notify(BACKUP, actions)
+        if advert.priority > ours:
+            line = f"Master received advert from {_text(source)} with higher priority {advert.priority}, ours {ours}"
         else:
-            self._log_limited(
-                "election",
-                now,
-                actions,
-                f"Received advert from {_text(source)} with lower priority {advert.priority}, ours {ours},"
-                " forcing new election",
-            )
-            # RFC 9568 §6.4.3 sends at once; we send at most one such extra advert per interval,
-            # so that a flood of spoofed low priorities cannot make us flood in turn.
-            if now >= self._last_extra_advert + self._advert_interval:
-                self._last_extra_advert = now
-                self._send_advert(ours, actions)
-            self._reannounce(now, actions)
+            line = f"Master received advert from {_text(source)} with same priority {ours} but higher IP address than ours"
+        actions.append(self._log(line))
+        if self.settings.higher_prio_send_advert:
+            self._send_advert(ours, actions)
+        self._enter(BACKUP, actions)
+        self._leave_master(actions, send_leaving=False)
+        self._follow(advert, source, now, actions)
+        self._notify(BACKUP, actions)
+
+    def _assert_mastership(self, advert: Advert, source: bytes, now: float, actions: list[Action]) -> None:
+        ours = self.effective_priority
+        text = f"Received advert from {_text(source)} with lower priority {advert.priority}, ours {ours}, forcing new election"
+        self._log_limited("election", now, actions, text)
+        # RFC 9568 sends at once; we send at most one such extra advert per interval, so that a
+        # flood of spoofed low priorities cannot make us flood in turn.
+        if now >= self._last_extra_advert + self._advert_interval:
+            self._last_extra_advert = now
+            self._send_advert(ours, actions)
+        self._reannounce(now, actions)
 
     def _reannounce(self, now: float, actions: list[Action]) -> None:
         """Refresh the LAN's ARP / neighbour caches after a competing master was heard.
@@ -488,6 +481,52 @@ class VirtualRouter:
         elif self._reannounce_at is None:
             self.counters["reannounce_deferred"] += 1
             self._reannounce_at = self._last_burst + gap
+
+    # The state table for a received advert: (our state, how the advert compares) -> handler.
+    # INIT and FAULT ignore adverts.  `timers.preferred` decides HIGHER / SAME_HIGHER_ADDRESS.
+    #
+    # RFC 5798 §6.4.2 (Backup), unchanged in RFC 9568:
+    #   "If the Priority in the ADVERTISEMENT is zero, then:
+    #      Set the Master_Down_Timer to Skew_Time
+    #    else:
+    #      If Preempt_Mode is False, or If the Priority in the ADVERTISEMENT is greater than or
+    #      equal to the local Priority, then:
+    #        Set Master_Adver_Interval to Adver Interval contained in the ADVERTISEMENT
+    #        Recompute the Master_Down_Interval
+    #        Reset the Master_Down_Timer to Master_Down_Interval
+    #      else:
+    #        Discard the ADVERTISEMENT"
+    #
+    # RFC 5798 §6.4.3 (Master), with RFC 9568 §6.4.3's addition for a losing advert:
+    #   "If the Priority in the ADVERTISEMENT is zero, then:
+    #      Send an ADVERTISEMENT; Reset the Adver_Timer to Advertisement_Interval
+    #    else:
+    #      If the Priority in the ADVERTISEMENT is greater than the local Priority, or the
+    #      Priority is equal and the primary IPvX Address of the sender is greater than the
+    #      local primary IPvX Address (unsigned integer comparison, network byte order), then:
+    #        Cancel Adver_Timer; Set Master_Adver_Interval to Adver Interval contained in the
+    #        ADVERTISEMENT; Recompute the Skew_Time and Master_Down_Interval; Set
+    #        Master_Down_Timer to Master_Down_Interval; Transition to the {Backup} state
+    #      else:
+    #        [RFC 9568] Send an ADVERTISEMENT immediately; Discard the ADVERTISEMENT"
+    #
+    # Ours on top: the extra advert and the re-announcement of a master are rate limited.
+    _ON_ADVERT = {
+        BACKUP: {
+            LEAVING: _await_skew,
+            HIGHER: _follow,
+            SAME_HIGHER_ADDRESS: _follow,
+            SAME_LOWER_ADDRESS: _follow,
+            LOWER: _follow_unless_preempting,
+        },
+        MASTER: {
+            LEAVING: _answer_leaving,
+            HIGHER: _step_down,
+            SAME_HIGHER_ADDRESS: _step_down,
+            SAME_LOWER_ADDRESS: _assert_mastership,
+            LOWER: _assert_mastership,
+        },
+    }
 
     # -- transitions -------------------------------------------------------------------------
 
