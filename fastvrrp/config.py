@@ -337,8 +337,13 @@ class _Loader:
         self.warn(st.keyword, f"unknown keyword '{st.name}' in {where}; ignored")
 
     # -- values ------------------------------------------------------------------------------
+    def no_block(self, st: Statement) -> None:
+        if st.block is not None:
+            self.error(st.keyword, f"{st.name} takes no block; remove the {{ ... }} after it")
+
     def one(self, st: Statement, example: str) -> Token | None:
         """The single value of `keyword VALUE`; extra words are ignored, as keepalived does."""
+        self.no_block(st)
         if not st.args:
             self.error(st.keyword, f"{st.name} needs a value; write `{st.name} {example}`")
             return None
@@ -382,6 +387,7 @@ class _Loader:
 
     def flag(self, st: Statement) -> bool:
         """A keyword that takes no value."""
+        self.no_block(st)
         if st.args:
             self.warn(st.args[0], f"{st.name} takes no value; '{' '.join(t.text for t in st.args)}' ignored")
         return True
@@ -389,6 +395,7 @@ class _Loader:
     def boolean(self, st: Statement) -> bool | None:
         """keepalived's `keyword [<BOOL>]`: alone it means on."""
         if not st.args:
+            self.no_block(st)
             return True
         token = self.one(st, "on")
         text = token.text.lower() if token else ""
@@ -422,6 +429,7 @@ class _Loader:
 
     def command(self, st: Statement) -> ScriptCommand | None:
         """`keyword <STRING>|<QUOTED-STRING> [username [:][groupname]]`."""
+        self.no_block(st)
         if not st.args:
             self.error(st.keyword, f"{st.name} needs a command; write `{st.name} \"/path/to/script arg\"`")
             return None
@@ -444,14 +452,16 @@ class _Loader:
         return st.block
 
     def set(self, draft: _Draft, st: Statement, name: str, value: object) -> None:
-        """Record a value; a repeated keyword is worth a warning since only the last one counts."""
-        if value is None:
-            return
+        """Record a value; a repeated keyword is worth a warning since only the last one counts.
+
+        An invalid value (None, already reported) still counts as given, so that the instance
+        is not also reported as missing it."""
         if name in draft.at:
             first = draft.at[name]
             self.warn(st.keyword, f"{st.name} given again (first at line {first.line}); the last one counts")
-        draft.values[name] = value
         draft.at[name] = st.keyword
+        if value is not None:
+            draft.values[name] = value
 
     # -- sections ----------------------------------------------------------------------------
     def load(self, statements: list[Statement]) -> Config:
@@ -640,7 +650,10 @@ class _Loader:
 
     def authentication(self, st: Statement) -> Authentication | None:
         values: dict[str, str] = {}
-        for entry in self.block_of(st):
+        if st.block is None:
+            self.block_of(st)
+            return None
+        for entry in st.block:
             if entry.name == "auth_type":
                 values["auth_type"] = self.choice(entry, ("PASS", "AH")) or ""
             elif entry.name == "auth_pass":
