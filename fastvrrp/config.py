@@ -18,7 +18,7 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Callable, NamedTuple, TextIO
+from typing import Any, Callable, NamedTuple, TextIO
 
 from .config_model import (
     ERROR,
@@ -294,7 +294,7 @@ _VIP_OPTIONS_WITH_VALUE = frozenset("brd peer preferred_lft".split())
 _VIP_FLAGS = frozenset("home -nodad mngtmpaddr noprefixroute autojoin no_track use_vmac".split())
 _SCOPES = frozenset("site link host nowhere global".split())
 _NOTIFY_KEYWORDS = {"notify_master": "master", "notify_backup": "backup", "notify_fault": "fault",
-                    "notify_stop": "stop", "notify": "any"}  # fmt: skip
+                    "notify_stop": "stop", "notify": "any"}
 _TRUE, _FALSE = frozenset("on true yes".split()), frozenset("off false no".split())
 
 
@@ -308,7 +308,7 @@ class _Draft:
 
     name: str
     where: Token
-    values: dict[str, object] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
     at: dict[str, Token] = field(default_factory=dict)
 
 
@@ -421,11 +421,17 @@ class _Loader:
             self.error(token, f"{label} {token.text!r} is not an IP address; write one like 10.0.0.1 or fe80::1")
             return None
 
-    def interface_name(self, st: Statement, token: Token) -> str | None:
-        if len(token.text) > _MAX_IFNAME or "/" in token.text:
-            self.error(token, f"{st.name} {token.text!r} is not a valid interface name; write at most 15 characters, no '/'")
+    def one_address(self, st: Statement) -> IPAddress | None:
+        token = self.one(st, "192.0.2.1")
+        return None if token is None else self.address(st.name, token)
+
+    def interface_name(self, st: Statement) -> str | None:
+        token = self.one(st, "eth0")
+        if token and (len(token.text) > _MAX_IFNAME or "/" in token.text):
+            self.error(token, f"{st.name} {token.text!r} is not a valid interface name; "
+                              f"write at most {_MAX_IFNAME} characters, no '/'")
             return None
-        return token.text
+        return token and token.text
 
     def command(self, st: Statement) -> ScriptCommand | None:
         """`keyword <STRING>|<QUOTED-STRING> [username [:][groupname]]`."""
@@ -440,7 +446,7 @@ class _Loader:
         """`[username [:][groupname]]` after a command: unquoted arguments would land here."""
         if len(words) > 2:
             self.warn(words[0], f"{st.name} takes a command, a user and a group; to pass arguments quote the "
-                                f"command: `{st.name} \"{' '.join(t.text for t in st.args)}\"`")  # fmt: skip
+                                f"command: `{st.name} \"{' '.join(t.text for t in st.args)}\"`")
         user = words[0].text if words else None
         group = words[1].text.lstrip(":") or None if len(words) > 1 else None
         return user, group
@@ -513,7 +519,7 @@ class _Loader:
         draft = _Draft("global_defs", statements[0].keyword if statements else Token("", "", 0, WORD))
         delays = {"vrrp_garp_master_delay": "vrrp_garp_master_delay_s",
                   "vrrp_garp_master_refresh": "vrrp_garp_master_refresh_s",
-                  "vrrp_garp_lower_prio_delay": "vrrp_garp_lower_prio_delay_s"}  # fmt: skip
+                  "vrrp_garp_lower_prio_delay": "vrrp_garp_lower_prio_delay_s"}
         repeats = ("vrrp_garp_master_repeat", "vrrp_garp_master_refresh_repeat", "vrrp_garp_lower_prio_repeat")
         for st in statements:
             if st.name == "router_id":
@@ -541,7 +547,7 @@ class _Loader:
         values = draft.values
         values.setdefault("vrrp_garp_lower_prio_delay_s", values.get("vrrp_garp_master_delay_s", 5))
         values.setdefault("vrrp_garp_lower_prio_repeat", values.get("vrrp_garp_master_repeat", 5))
-        return GlobalDefs(**values)  # type: ignore[arg-type]
+        return GlobalDefs(**values)
 
     def script(self, draft: _Draft, statements: tuple[Statement, ...]) -> VrrpScript | None:
         for st in statements:
@@ -567,7 +573,7 @@ class _Loader:
             return None
         values = draft.values
         values.setdefault("timeout_s", values.get("interval_s", 1.0))
-        return VrrpScript(draft.name, file=draft.where.file, line=draft.where.line, **values)  # type: ignore[arg-type]
+        return VrrpScript(draft.name, file=draft.where.file, line=draft.where.line, **values)
 
     def weight(self, st: Statement, words: tuple[Token, ...]) -> tuple[int | None, bool | None]:
         """`weight N [reverse|noreverse]` as it follows a track entry or stands in a vrrp_script."""
@@ -603,43 +609,47 @@ class _Loader:
         command = self.command(st)
         if command:
             notifies = draft.values.setdefault("notifies", {})
-            if _NOTIFY_KEYWORDS[st.name] in notifies:  # type: ignore[operator]
+            if _NOTIFY_KEYWORDS[st.name] in notifies:
                 self.warn(st.keyword, f"{st.name} given again; the last one counts")
-            notifies[_NOTIFY_KEYWORDS[st.name]] = command  # type: ignore[index]
+            notifies[_NOTIFY_KEYWORDS[st.name]] = command
 
     def instance(self, draft: _Draft, statements: tuple[Statement, ...]) -> _Draft:
-        handlers: dict[str, Callable[[Statement], None]] = {
-            "state": lambda st: self.set(draft, st, "state", self.choice(st, ("MASTER", "BACKUP"))),
-            "interface": lambda st: self.set(draft, st, "interface", (t := self.one(st, "eth0")) and self.interface_name(st, t)),
-            "virtual_router_id": lambda st: self.set(draft, st, "virtual_router_id", self.integer(st, 1, 255)),
-            "priority": lambda st: self.set(draft, st, "priority", self.integer(st, 1, 255)),
-            "advert_int": lambda st: self.set(draft, st, "advert_int", self.seconds(st, Decimal(0), Decimal(255), "1")),
-            "version": lambda st: self.set(draft, st, "version", self.integer(st, 2, 3)),
-            "nopreempt": lambda st: self.set(draft, st, "preempt", not self.flag(st)),
-            "preempt": lambda st: self.set(draft, st, "preempt", self.flag(st)),
-            "preempt_delay": lambda st: self.set(draft, st, "preempt_delay_s", self.seconds(st, Decimal(0), Decimal(1000), "10")),
-            "authentication": lambda st: self.set(draft, st, "authentication", self.authentication(st)),
-            "virtual_ipaddress": lambda st: self.vips(draft, st, "virtual_ipaddress"),
-            "virtual_ipaddress_excluded": lambda st: self.vips(draft, st, "virtual_ipaddress_excluded"),
-            "unicast_src_ip": lambda st: self.set(draft, st, "unicast_src_ip", (t := self.one(st, "10.0.0.1")) and self.address(st.name, t)),
-            "mcast_src_ip": lambda st: self.set(draft, st, "mcast_src_ip", (t := self.one(st, "10.0.0.1")) and self.address(st.name, t)),
-            "unicast_peer": lambda st: self.unicast_peers(draft, st),
-            "accept": lambda st: self.set(draft, st, "accept", self.flag(st)),
-            "no_accept": lambda st: self.set(draft, st, "accept", not self.flag(st)),
-            "garp_master_delay": lambda st: self.set(draft, st, "garp_master_delay_s", self.integer(st, 0, 86400)),
-            "garp_master_repeat": lambda st: self.set(draft, st, "garp_master_repeat", self.integer(st, 0, 255)),
-            "garp_master_refresh": lambda st: self.set(draft, st, "garp_master_refresh_s", self.integer(st, 0, 86400)),
-            "garp_master_refresh_repeat": lambda st: self.set(draft, st, "garp_master_refresh_repeat", self.integer(st, 0, 255)),
-            "garp_lower_prio_delay": lambda st: self.set(draft, st, "garp_lower_prio_delay_s", self.integer(st, 0, 86400)),
-            "garp_lower_prio_repeat": lambda st: self.set(draft, st, "garp_lower_prio_repeat", self.integer(st, 0, 255)),
-            "track_interface": lambda st: draft.values.setdefault("track_interfaces", []).extend(self.tracks(st, "interface")),  # type: ignore[attr-defined]
-            "track_script": lambda st: draft.values.setdefault("track_scripts", []).extend(self.tracks(st, "script")),  # type: ignore[attr-defined]
-            "v3_checksum_as_v2": lambda st: self.set(draft, st, "v3_checksum_as_v2", self.boolean(st)),
-            "dont_track_primary": lambda st: self.set(draft, st, "dont_track_primary", self.flag(st)),
-        }  # fmt: skip
+        """Value keywords map to a model field and a reader; lists and notifies accumulate."""
+        integer, seconds = self.integer, self.seconds
+        readers: dict[str, tuple[str, Callable[[Statement], Any]]] = {
+            "state": ("state", lambda st: self.choice(st, ("MASTER", "BACKUP"))),
+            "interface": ("interface", self.interface_name),
+            "virtual_router_id": ("virtual_router_id", lambda st: integer(st, 1, 255)),
+            "priority": ("priority", lambda st: integer(st, 1, 255)),
+            "advert_int": ("advert_int", lambda st: seconds(st, Decimal(0), Decimal(255), "1")),
+            "version": ("version", lambda st: integer(st, 2, 3)),
+            "nopreempt": ("preempt", lambda st: not self.flag(st)),
+            "preempt": ("preempt", self.flag),
+            "preempt_delay": ("preempt_delay_s", lambda st: seconds(st, Decimal(0), Decimal(1000), "10")),
+            "authentication": ("authentication", self.authentication),
+            "unicast_src_ip": ("unicast_src_ip", self.one_address),
+            "mcast_src_ip": ("mcast_src_ip", self.one_address),
+            "accept": ("accept", self.flag),
+            "no_accept": ("accept", lambda st: not self.flag(st)),
+            "garp_master_delay": ("garp_master_delay_s", lambda st: integer(st, 0, 86400)),
+            "garp_master_repeat": ("garp_master_repeat", lambda st: integer(st, 0, 255)),
+            "garp_master_refresh": ("garp_master_refresh_s", lambda st: integer(st, 0, 86400)),
+            "garp_master_refresh_repeat": ("garp_master_refresh_repeat", lambda st: integer(st, 0, 255)),
+            "garp_lower_prio_delay": ("garp_lower_prio_delay_s", lambda st: integer(st, 0, 86400)),
+            "garp_lower_prio_repeat": ("garp_lower_prio_repeat", lambda st: integer(st, 0, 255)),
+            "v3_checksum_as_v2": ("v3_checksum_as_v2", self.boolean),
+            "dont_track_primary": ("dont_track_primary", self.flag),
+        }
         for st in statements:
-            if st.name in handlers:
-                handlers[st.name](st)
+            if st.name in readers:
+                name, read = readers[st.name]
+                self.set(draft, st, name, read(st))
+            elif st.name in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
+                self.vips(draft, st, st.name)
+            elif st.name == "unicast_peer":
+                self.unicast_peers(draft, st)
+            elif st.name in ("track_interface", "track_script"):
+                draft.values.setdefault(f"{st.name}s", []).extend(self.tracks(st, st.name.removeprefix("track_")))
             elif st.name in _NOTIFY_KEYWORDS:
                 self.notify(draft, st)
             elif st.name in _UNIMPLEMENTED_INSTANCE:
@@ -681,7 +691,7 @@ class _Loader:
         for entry in entries:
             vip = self.vip(entry)
             if vip:
-                found.append((vip, entry.keyword))  # type: ignore[attr-defined]
+                found.append((vip, entry.keyword))
 
     def vip(self, entry: Statement) -> VirtualAddress | None:
         try:
@@ -715,7 +725,6 @@ class _Loader:
 
     def unicast_peers(self, draft: _Draft, st: Statement) -> None:
         peers = draft.values.setdefault("unicast_peers", [])
-        draft.at.setdefault("unicast_peers", st.keyword)
         for entry in self.block_of(st):
             address = self.address("unicast_peer", entry.keyword)
             ttl: dict[str, int | None] = {}
@@ -725,9 +734,10 @@ class _Loader:
                 if word.text in ("min_ttl", "max_ttl") and words:
                     ttl[word.text] = self.number(word.text, words.pop(0), 0, 255)
                 else:
-                    self.warn(word, f"'{word.text}' after unicast_peer {entry.name} is not min_ttl N or max_ttl N; ignored")
+                    self.warn(word, f"'{word.text}' after unicast_peer {entry.name} is not "
+                                    "min_ttl N or max_ttl N; ignored")
             if address:
-                peers.append((UnicastPeer(address, **ttl), entry.keyword))  # type: ignore[attr-defined]
+                peers.append((UnicastPeer(address, **ttl), entry.keyword))
 
     def sync_group(self, draft: _Draft, statements: tuple[Statement, ...]) -> _Draft:
         for st in statements:
@@ -735,12 +745,12 @@ class _Loader:
                 members = [t for entry in self.block_of(st) for t in (entry.keyword, *entry.args)]
                 if st.block is not None and not members:
                     self.error(st.keyword, "group lists no vrrp_instance; write their names, one per line")
-                draft.values.setdefault("members", []).extend(members)  # type: ignore[attr-defined]
+                draft.values.setdefault("members", []).extend(members)
                 draft.at.setdefault("members", st.keyword)
             elif st.name == "track_interface":
-                draft.values.setdefault("track_interfaces", []).extend(self.tracks(st, "interface"))  # type: ignore[attr-defined]
+                draft.values.setdefault("track_interfaces", []).extend(self.tracks(st, "interface"))
             elif st.name == "track_script":
-                draft.values.setdefault("track_scripts", []).extend(self.tracks(st, "script"))  # type: ignore[attr-defined]
+                draft.values.setdefault("track_scripts", []).extend(self.tracks(st, "script"))
             elif st.name in _NOTIFY_KEYWORDS:
                 self.notify(draft, st)
             elif st.name in _UNIMPLEMENTED_SYNC_GROUP:
@@ -777,15 +787,16 @@ class _Loader:
             "interface": f"{where} has no interface; write `interface eth0` in it (the link to the other routers)",
             "virtual_router_id": f"{where} has no virtual_router_id; write `virtual_router_id N` in it, "
             "N between 1 and 255 and the same on every router of this virtual router",
-            "virtual_ipaddress": f"{where} has no virtual_ipaddress; write `virtual_ipaddress {{ 10.0.0.100/24 }}` in it",
+            "virtual_ipaddress": f"{where} has no virtual_ipaddress; "
+            "write `virtual_ipaddress { 10.0.0.100/24 }` in it",
         }
         for key, message in missing.items():
             if key not in at:
                 self.error(draft.where, message)
-        vips: list[tuple[VirtualAddress, Token]] = v.get("virtual_ipaddress", [])  # type: ignore[assignment]
+        vips: list[tuple[VirtualAddress, Token]] = v.get("virtual_ipaddress", [])
         if not all(k in v for k in ("interface", "virtual_router_id")) or not vips:
             return None
-        interface: str = v["interface"]  # type: ignore[assignment]
+        interface: str = v["interface"]
         family = vips[0][0].address.version
         for vip, token in vips[1:]:
             if vip.address.version != family:
@@ -794,14 +805,15 @@ class _Loader:
                     f"{vip.address} is IPv{vip.address.version} but {where} advertises IPv{family} "
                     f"({vips[0][0].address} comes first); move it to virtual_ipaddress_excluded or another instance",
                 )
-        version: int = v.get("version") or (3 if family == 6 else g.vrrp_version)  # type: ignore[assignment]
+        version: int = v.get("version") or (3 if family == 6 else g.vrrp_version)
         if v.get("version") == 2 and family == 6:
             self.error(
                 at["version"],
-                f"{where} has IPv6 virtual addresses ({vips[0][0].address}), which VRRPv2 cannot carry; write `version 3`",
+                f"{where} has IPv6 virtual addresses ({vips[0][0].address}), which VRRPv2 cannot carry; "
+                "write `version 3`",
             )
         advert_int_cs = self.advert_interval(draft, version)
-        authentication: Authentication | None = v.get("authentication")  # type: ignore[assignment]
+        authentication: Authentication | None = v.get("authentication")
         if authentication and version == 3:
             self.error(
                 at["authentication"],
@@ -810,23 +822,24 @@ class _Loader:
             )
         if authentication and authentication.auth_type == "AH":
             self.error(at["authentication"], "auth_type AH (IPsec AH, dropped by RFC 3768) is not implemented by "
-                                             "fastvrrp; write `auth_type PASS` on every router, or no authentication")  # fmt: skip
-        priority: int = v.get("priority") or (255 if v.get("state") == "MASTER" else 100)  # type: ignore[assignment]
-        state: str = v.get("state") or ("MASTER" if priority == 255 else "BACKUP")  # type: ignore[assignment]
+                                             "fastvrrp; write `auth_type PASS` on every router, or no authentication")
+        priority: int = v.get("priority") or (255 if v.get("state") == "MASTER" else 100)
+        state: str = v.get("state") or ("MASTER" if priority == 255 else "BACKUP")
         preempt, delay = self.preemption(draft, state, priority)
-        peers: list[tuple[UnicastPeer, Token]] = v.get("unicast_peers", [])  # type: ignore[assignment]
+        peers: list[tuple[UnicastPeer, Token]] = v.get("unicast_peers", [])
         for label, address in (("unicast_src_ip", v.get("unicast_src_ip")), ("mcast_src_ip", v.get("mcast_src_ip"))):
-            if address is not None and address.version != family:  # type: ignore[attr-defined]
+            if address is not None and address.version != family:
                 self.error(at[label], f"{label} {address} is not IPv{family} like {where}'s virtual addresses; "
-                                      f"write an IPv{family} address of {interface}")  # fmt: skip
+                                      f"write an IPv{family} address of {interface}")
         for peer, token in peers:
             if peer.address.version != family:
                 self.error(token, f"unicast_peer {peer.address} is not IPv{family} like {where}'s virtual addresses; "
-                                  f"write the peer's IPv{family} address")  # fmt: skip
+                                  f"write the peer's IPv{family} address")
         track_interfaces = []
-        for entry in v.get("track_interfaces", []):  # type: ignore[attr-defined]
+        for entry in v.get("track_interfaces", []):
             if entry.name.text == interface:
-                self.warn(entry.name, f"track_interface {interface} is {where}'s own interface, tracked already; ignored")
+                self.warn(entry.name, f"track_interface {interface} is {where}'s own interface, "
+                                      "tracked already; ignored")
             else:
                 track_interfaces.append(TrackedInterface(entry.name.text, entry.weight or 0, bool(entry.reverse)))
         excluded = v.get("virtual_ipaddress_excluded", [])
@@ -834,30 +847,30 @@ class _Loader:
             name=name,
             state=state,
             interface=interface,
-            virtual_router_id=v["virtual_router_id"],  # type: ignore[arg-type]
+            virtual_router_id=v["virtual_router_id"],
             priority=priority,
             version=version,
             advert_int_cs=advert_int_cs,
             virtual_ipaddress=tuple(replace(vip, dev=vip.dev or interface) for vip, _ in vips),
-            virtual_ipaddress_excluded=tuple(replace(vip, dev=vip.dev or interface) for vip, _ in excluded),  # type: ignore[attr-defined]
+            virtual_ipaddress_excluded=tuple(replace(vip, dev=vip.dev or interface) for vip, _ in excluded),
             preempt=preempt,
             preempt_delay_s=delay,
-            accept=v.get("accept", True),  # type: ignore[arg-type]
+            accept=v.get("accept", True),
             authentication=authentication,
-            unicast_src_ip=v.get("unicast_src_ip"),  # type: ignore[arg-type]
-            mcast_src_ip=v.get("mcast_src_ip"),  # type: ignore[arg-type]
+            unicast_src_ip=v.get("unicast_src_ip"),
+            mcast_src_ip=v.get("mcast_src_ip"),
             unicast_peers=tuple(peer for peer, _ in peers),
-            garp_master_delay_s=v.get("garp_master_delay_s", g.vrrp_garp_master_delay_s),  # type: ignore[arg-type]
-            garp_master_repeat=v.get("garp_master_repeat", g.vrrp_garp_master_repeat),  # type: ignore[arg-type]
-            garp_master_refresh_s=v.get("garp_master_refresh_s", g.vrrp_garp_master_refresh_s),  # type: ignore[arg-type]
-            garp_master_refresh_repeat=v.get("garp_master_refresh_repeat", g.vrrp_garp_master_refresh_repeat),  # type: ignore[arg-type]
-            garp_lower_prio_delay_s=v.get("garp_lower_prio_delay_s", g.vrrp_garp_lower_prio_delay_s),  # type: ignore[arg-type]
-            garp_lower_prio_repeat=v.get("garp_lower_prio_repeat", g.vrrp_garp_lower_prio_repeat),  # type: ignore[arg-type]
+            garp_master_delay_s=v.get("garp_master_delay_s", g.vrrp_garp_master_delay_s),
+            garp_master_repeat=v.get("garp_master_repeat", g.vrrp_garp_master_repeat),
+            garp_master_refresh_s=v.get("garp_master_refresh_s", g.vrrp_garp_master_refresh_s),
+            garp_master_refresh_repeat=v.get("garp_master_refresh_repeat", g.vrrp_garp_master_refresh_repeat),
+            garp_lower_prio_delay_s=v.get("garp_lower_prio_delay_s", g.vrrp_garp_lower_prio_delay_s),
+            garp_lower_prio_repeat=v.get("garp_lower_prio_repeat", g.vrrp_garp_lower_prio_repeat),
             track_interfaces=tuple(track_interfaces),
-            track_scripts=self.tracked_scripts(v.get("track_scripts", []), scripts),  # type: ignore[arg-type]
-            notifies=Notifies(**v.get("notifies", {})),  # type: ignore[arg-type]
-            v3_checksum_as_v2=v.get("v3_checksum_as_v2", g.v3_checksum_as_v2),  # type: ignore[arg-type]
-            dont_track_primary=v.get("dont_track_primary", False),  # type: ignore[arg-type]
+            track_scripts=self.tracked_scripts(v.get("track_scripts", []), scripts),
+            notifies=Notifies(**v.get("notifies", {})),
+            v3_checksum_as_v2=v.get("v3_checksum_as_v2", g.v3_checksum_as_v2),
+            dont_track_primary=v.get("dont_track_primary", False),
             file=draft.where.file,
             line=draft.where.line,
         )
@@ -865,7 +878,7 @@ class _Loader:
     def advert_interval(self, draft: _Draft, version: int) -> int:
         """Centiseconds.  v2 carries whole seconds 1..255 (RFC 3768 §5.3.7), v3 centiseconds
         1..4095 (RFC 5798 §5.2.7); keepalived rounds a v3 value to 10 ms, and so do we."""
-        given: Decimal | None = draft.values.get("advert_int")  # type: ignore[assignment]
+        given: Decimal | None = draft.values.get("advert_int")
         if given is None:
             return 100
         token = draft.at["advert_int"]
@@ -880,7 +893,7 @@ class _Loader:
                 return 100
             if not 1 <= given <= 255:
                 self.error(token, f"advert_int {given} is out of range 1..255 for VRRPv2; "
-                                  "write a whole number of seconds between 1 and 255")  # fmt: skip
+                                  "write a whole number of seconds between 1 and 255")
                 return 100
             return int(given) * 100
         centiseconds = int((given * 100).to_integral_value(ROUND_HALF_UP))
@@ -897,19 +910,19 @@ class _Loader:
 
     def preemption(self, draft: _Draft, state: str, priority: int) -> tuple[bool, float]:
         """keepalived clears nopreempt and preempt_delay where they cannot work, with a warning."""
-        preempt: bool = draft.values.get("preempt", True)  # type: ignore[assignment]
-        delay: Decimal = draft.values.get("preempt_delay_s", Decimal(0))  # type: ignore[assignment]
+        preempt: bool = draft.values.get("preempt", True)
+        delay: Decimal = draft.values.get("preempt_delay_s", Decimal(0))
         if not preempt and priority == 255:
             self.warn(draft.at["preempt"], "nopreempt has no effect with priority 255: the address owner always "
-                                           "takes over (RFC 5798 §6.4.2); ignored, as keepalived does")  # fmt: skip
+                                           "takes over (RFC 5798 §6.4.2); ignored, as keepalived does")
             preempt = True
         elif not preempt and state == "MASTER":
             self.warn(draft.at["preempt"], "nopreempt does not work with state MASTER; ignored, as keepalived does; "
-                                           "write `state BACKUP` to keep nopreempt")  # fmt: skip
+                                           "write `state BACKUP` to keep nopreempt")
             preempt = True
         if delay and state == "MASTER":
             self.warn(draft.at["preempt_delay_s"], "preempt_delay does not work with state MASTER; ignored, "
-                                                   "as keepalived does; write `state BACKUP` to keep it")  # fmt: skip
+                                                   "as keepalived does; write `state BACKUP` to keep it")
             delay = Decimal(0)
         elif delay and not preempt:
             self.warn(draft.at["preempt_delay_s"], "preempt_delay has no effect with nopreempt; ignored")
@@ -942,25 +955,25 @@ class _Loader:
         member_of: dict[str, str] = {}
         groups = []
         for draft in drafts:
-            members: list[Token] = draft.values.get("members", [])  # type: ignore[assignment]
+            members: list[Token] = draft.values.get("members", [])
             for token in members:
                 if token.text not in names:
                     known = ", ".join(sorted(names)) or "none defined"
                     self.error(token, f"vrrp_sync_group {draft.name} names vrrp_instance {token.text}, which is "
-                                      f"not defined (known: {known}); fix the name or define the instance")  # fmt: skip
+                                      f"not defined (known: {known}); fix the name or define the instance")
                 elif member_of.setdefault(token.text, draft.name) != draft.name:
                     self.error(token, f"vrrp_instance {token.text} is already in vrrp_sync_group "
-                                      f"{member_of[token.text]}; an instance can be in one group only")  # fmt: skip
+                                      f"{member_of[token.text]}; an instance can be in one group only")
             groups.append(
                 SyncGroup(
                     name=draft.name,
                     members=tuple(t.text for t in members),
                     track_interfaces=tuple(
                         TrackedInterface(e.name.text, e.weight or 0, bool(e.reverse))
-                        for e in draft.values.get("track_interfaces", [])  # type: ignore[attr-defined]
+                        for e in draft.values.get("track_interfaces", [])
                     ),
-                    track_scripts=self.tracked_scripts(draft.values.get("track_scripts", []), scripts),  # type: ignore[arg-type]
-                    notifies=Notifies(**draft.values.get("notifies", {})),  # type: ignore[arg-type]
+                    track_scripts=self.tracked_scripts(draft.values.get("track_scripts", []), scripts),
+                    notifies=Notifies(**draft.values.get("notifies", {})),
                     file=draft.where.file,
                     line=draft.where.line,
                 )
@@ -1026,8 +1039,11 @@ def format_config(config: Config) -> str:
         lines.append(f"  tracking:   {_tracking(i.track_interfaces, i.track_scripts)}")
         lines.append(f"  notify:     {_notifies(i.notifies)}")
     for s in config.scripts:
-        lines += ["", f"vrrp_script {s.name}: {s.script.command!r} every {s.interval_s:g} s, timeout {s.timeout_s:g} s, "
-                      f"weight {s.weight}{' reverse' if s.reverse else ''}, rise {s.rise}, fall {s.fall}"]  # fmt: skip
+        lines += [
+            "",
+            f"vrrp_script {s.name}: {s.script.command!r} every {s.interval_s:g} s, timeout {s.timeout_s:g} s, "
+            f"weight {s.weight}{' reverse' if s.reverse else ''}, rise {s.rise}, fall {s.fall}",
+        ]
     for group in config.sync_groups:
         lines += ["", f"vrrp_sync_group {group.name}: {', '.join(group.members)}"]
         if group.track_interfaces or group.track_scripts:

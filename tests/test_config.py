@@ -35,6 +35,13 @@ from fastvrrp.config_model import (
 )
 
 DATA = Path(__file__).parent / "data" / "conf"
+NO_VRID = (
+    "vrrp_instance VI_1 has no virtual_router_id; write `virtual_router_id N` in it, N between 1 and 255 "
+    "and the same on every router of this virtual router"
+)
+DELAY_WITH_MASTER = (
+    "preempt_delay does not work with state MASTER; ignored, as keepalived does; write `state BACKUP` to keep it"
+)
 REPO = Path(__file__).parent.parent
 
 
@@ -43,6 +50,14 @@ def write(directory: Path, text: str, name: str = "keepalived.conf") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text))
     return path
+
+
+def instance_text(*lines: str, name: str = "VI_1") -> str:
+    body = "".join(f"    {line}\n" for line in lines)
+    return f"vrrp_instance {name} {{\n{body}}}\n"
+
+
+BASE = ("interface eth0", "virtual_router_id 51", "virtual_ipaddress {", "    192.0.2.10", "}")
 
 
 def findings(diagnostics) -> list[tuple[str, int, str, str]]:
@@ -248,7 +263,10 @@ def test_includes_with_globs_braces_nesting_and_blocks(tmp_path):
 def test_include_loop_is_an_error(tmp_path):
     write(tmp_path, "include ../keepalived.conf\n", "sub/loop.conf")
     assert refused(tmp_path, "include sub/loop.conf\n") == [
-        ("loop.conf", 1, "error", f"include ../keepalived.conf includes {tmp_path}/sub/../keepalived.conf again, a loop; remove it"),
+        (
+            "loop.conf", 1, "error",
+            f"include ../keepalived.conf includes {tmp_path}/sub/../keepalived.conf again, a loop; remove it",
+        ),
     ]
 
 
@@ -268,7 +286,7 @@ def test_unbalanced_braces_are_errors(tmp_path):
     ) == [
         ("keepalived.conf", 1, "error", "'}' closes nothing; remove it"),
         ("keepalived.conf", 2, "error", "'{' opened here is never closed; add '}'"),
-        ("keepalived.conf", 2, "error", "vrrp_instance VI_1 has no virtual_router_id; write `virtual_router_id N` in it, N between 1 and 255 and the same on every router of this virtual router"),
+        ("keepalived.conf", 2, "error", NO_VRID),
         ("keepalived.conf", 3, "error", "'{' without a keyword before it; name the block"),
         ("keepalived.conf", 4, "error", "interface takes no block; remove the { ... } after it"),
         ("keepalived.conf", 8, "error", "'{' opened here is never closed; add '}'"),
@@ -540,7 +558,7 @@ def test_every_keyword(tmp_path):
             ),
         ),
         warnings=(
-            Diagnostic(path, 80, "warning", "preempt_delay does not work with state MASTER; ignored, as keepalived does; write `state BACKUP` to keep it"),
+            Diagnostic(path, 80, "warning", DELAY_WITH_MASTER),
         ),
         files=(path,),
     )
@@ -571,9 +589,8 @@ def test_every_keyword(tmp_path):
     ],
 )
 def test_derived_and_boundary_values(tmp_path, lines, expected):
-    body = "".join(f"    {line}\n" for line in lines)
-    text = f"vrrp_instance VI_1 {{\n    interface eth0\n    virtual_router_id 51\n{body}    virtual_ipaddress {{ 192.0.2.10 }}\n}}\n"
-    config = load_config(write(tmp_path, text))
+    config = load_config(write(tmp_path, instance_text("interface eth0", "virtual_router_id 51", *lines,
+                                                       "virtual_ipaddress { 192.0.2.10 }")))
     path = str(tmp_path / "keepalived.conf")
     if expected is None:
         assert findings(config.warnings) == [
@@ -594,7 +611,7 @@ def test_v3_interval_is_rounded_to_centiseconds_with_a_warning(tmp_path):
             advert_int 0.015
             virtual_ipaddress { 192.0.2.10 }
         }
-        """))  # fmt: skip
+        """))
     assert config.instances[0].advert_int_cs == 2
     assert findings(config.warnings) == [
         ("keepalived.conf", 5, "warning", "advert_int 0.015 is not a multiple of 10 ms; VRRPv3 uses 0.02"),
@@ -602,14 +619,6 @@ def test_v3_interval_is_rounded_to_centiseconds_with_a_warning(tmp_path):
 
 
 # --- refusals: file, line, value, range and fix ------------------------------------------------
-
-
-def instance_text(*lines: str, name: str = "VI_1") -> str:
-    body = "".join(f"    {line}\n" for line in lines)
-    return f"vrrp_instance {name} {{\n{body}}}\n"
-
-
-BASE = ("interface eth0", "virtual_router_id 51", "virtual_ipaddress {", "    192.0.2.10", "}")
 
 
 @pytest.mark.parametrize(
@@ -646,7 +655,8 @@ BASE = ("interface eth0", "virtual_router_id 51", "virtual_ipaddress {", "    19
         ),
         (
             (*BASE, "version 3", "advert_int 41"),
-            [(8, "advert_int 41 is out of range 0.01..40.95 for VRRPv3; write a number of seconds between 0.01 and 40.95")],
+            [(8, "advert_int 41 is out of range 0.01..40.95 for VRRPv3; write a number of seconds between 0.01 and "
+                 "40.95")],
         ),
         (
             (*BASE, "advert_int fast"),
@@ -658,7 +668,8 @@ BASE = ("interface eth0", "virtual_router_id 51", "virtual_ipaddress {", "    19
         ),
         (
             ("interface eth0", "virtual_router_id 51", "version 2", "virtual_ipaddress { 2001:db8::1 }"),
-            [(4, "vrrp_instance VI_1 has IPv6 virtual addresses (2001:db8::1/128), which VRRPv2 cannot carry; write `version 3`")],
+            [(4, "vrrp_instance VI_1 has IPv6 virtual addresses (2001:db8::1/128), which VRRPv2 cannot carry; write "
+                 "`version 3`")],
         ),
         (
             (*BASE, "version 3", "authentication {", "    auth_type PASS", "    auth_pass x", "}"),
@@ -680,8 +691,7 @@ BASE = ("interface eth0", "virtual_router_id 51", "virtual_ipaddress {", "    19
         ),
         (
             ("interface eth0", "virtual_ipaddress { 192.0.2.10 }"),
-            [(1, "vrrp_instance VI_1 has no virtual_router_id; write `virtual_router_id N` in it, N between 1 and 255 "
-                 "and the same on every router of this virtual router")],
+            [(1, NO_VRID)],
         ),
         (
             ("interface eth0", "virtual_router_id 51"),
@@ -710,14 +720,17 @@ BASE = ("interface eth0", "virtual_router_id 51", "virtual_ipaddress {", "    19
         ),
         (
             ("interface a-very-long-interface-name", "virtual_router_id 51", "virtual_ipaddress { 192.0.2.1 }"),
-            [(2, "interface 'a-very-long-interface-name' is not a valid interface name; write at most 15 characters, no '/'")],
+            [(2, "interface 'a-very-long-interface-name' is not a valid interface name; write at most 15 "
+                 "characters, no '/'")],
         ),
         (
             (*BASE, "unicast_src_ip 2001:db8::1", "unicast_peer {", "    192.0.2.999", "    2001:db8::2", "}"),
             [
-                (7, "unicast_src_ip 2001:db8::1 is not IPv4 like vrrp_instance VI_1's virtual addresses; write an IPv4 address of eth0"),
+                (7, "unicast_src_ip 2001:db8::1 is not IPv4 like vrrp_instance VI_1's virtual addresses; write an "
+                    "IPv4 address of eth0"),
                 (9, "unicast_peer '192.0.2.999' is not an IP address; write one like 10.0.0.1 or fe80::1"),
-                (10, "unicast_peer 2001:db8::2 is not IPv4 like vrrp_instance VI_1's virtual addresses; write the peer's IPv4 address"),
+                (10, "unicast_peer 2001:db8::2 is not IPv4 like vrrp_instance VI_1's virtual addresses; write the "
+                     "peer's IPv4 address"),
             ],
         ),
         (
@@ -759,13 +772,16 @@ def test_all_errors_are_collected_not_only_the_first(tmp_path):
     ) == [
         ("keepalived.conf", 3, "error", "virtual_router_id 0 is out of range 1..255; write a number between 1 and 255"),
         ("keepalived.conf", 4, "error", "priority 256 is out of range 1..255; write a number between 1 and 255"),
-        ("keepalived.conf", 7, "error", "vrrp_instance VI_2 has no interface; write `interface eth0` in it (the link to the other routers)"),
-        ("keepalived.conf", 7, "error", "vrrp_instance VI_2 has no virtual_ipaddress; write `virtual_ipaddress { 10.0.0.100/24 }` in it"),
+        ("keepalived.conf", 7, "error", "vrrp_instance VI_2 has no interface; write `interface eth0` in it (the "
+                                        "link to the other routers)"),
+        ("keepalived.conf", 7, "error", "vrrp_instance VI_2 has no virtual_ipaddress; write `virtual_ipaddress { "
+                                        "10.0.0.100/24 }` in it"),
     ]
 
 
 def test_errors_in_included_files_name_that_file(tmp_path):
-    write(tmp_path, instance_text("interface eth0", "virtual_router_id 300", "virtual_ipaddress { 192.0.2.10 }"), "vi.conf")
+    write(tmp_path, instance_text("interface eth0", "virtual_router_id 300", "virtual_ipaddress { 192.0.2.10 }"),
+          "vi.conf")
     assert refused(tmp_path, "global_defs {\n    router_id r\n}\ninclude vi.conf\n") == [
         ("vi.conf", 3, "error", "virtual_router_id 300 is out of range 1..255; write a number between 1 and 255"),
     ]
@@ -778,8 +794,9 @@ def test_duplicate_vrid_on_one_interface_and_family(tmp_path):
         + instance_text("interface eth0", "virtual_router_id 51", "virtual_ipaddress { 192.0.2.11 }", name="VI_2"),
     ) == [
         ("keepalived.conf", 10, "error", f"virtual_router_id 51 is already used on eth0 for IPv4 by vrrp_instance VI_1 "
-                                        f"({tmp_path}/keepalived.conf:1); write a VRID no other instance on this interface uses"),
-    ]  # fmt: skip
+                                        f"({tmp_path}/keepalived.conf:1); write a VRID no other instance on this "
+                                        "interface uses"),
+    ]
 
 
 def test_same_vrid_is_fine_across_interfaces_families_and_disjoint_unicast_peers(tmp_path):
@@ -791,7 +808,7 @@ def test_same_vrid_is_fine_across_interfaces_families_and_disjoint_unicast_peers
                         "unicast_peer { 192.0.2.1 }", name="VI_4")
         + instance_text("interface eth2", "virtual_router_id 9", "virtual_ipaddress { 192.0.2.13 }",
                         "unicast_peer { 192.0.2.2 }", name="VI_5")
-    )))  # fmt: skip
+    )))
     assert [(i.name, i.interface, i.family, i.virtual_router_id) for i in config.instances] == [
         ("VI_1", "eth0", 4, 51),
         ("VI_2", "eth1", 4, 51),
@@ -811,8 +828,10 @@ def test_duplicate_names_and_sync_group_members(tmp_path):
         + "vrrp_sync_group G3 {\n    notify_master /x\n}\n",
     ) == [
         ("keepalived.conf", 8, "error", "vrrp_instance VI_1 is defined twice; rename one of them"),
-        ("keepalived.conf", 17, "error", "vrrp_sync_group G1 names vrrp_instance VI_9, which is not defined (known: VI_1); fix the name or define the instance"),
-        ("keepalived.conf", 21, "error", "vrrp_instance VI_1 is already in vrrp_sync_group G1; an instance can be in one group only"),
+        ("keepalived.conf", 17, "error", "vrrp_sync_group G1 names vrrp_instance VI_9, which is not defined (known: "
+                                         "VI_1); fix the name or define the instance"),
+        ("keepalived.conf", 21, "error", "vrrp_instance VI_1 is already in vrrp_sync_group G1; an instance can be "
+                                         "in one group only"),
         ("keepalived.conf", 23, "error", "vrrp_sync_group G3 has no group; write `group { VI_1 VI_2 }` in it"),
     ]
 
@@ -823,8 +842,10 @@ def test_vrrp_script_errors(tmp_path):
         "vrrp_script chk {\n    interval 0\n    rise 0\n    weight 300 sideways\n}\n",
     ) == [
         ("keepalived.conf", 1, "error", "vrrp_script chk has no script; write `script \"/path/to/check\"` in it"),
-        ("keepalived.conf", 2, "error", "interval 0 is out of range 0.001..86400 seconds; write a number of seconds between 0.001 and 86400"),
-        ("keepalived.conf", 3, "error", "rise 0 is out of range 1..2147483647; write a number between 1 and 2147483647"),
+        ("keepalived.conf", 2, "error", "interval 0 is out of range 0.001..86400 seconds; write a number of seconds "
+                                        "between 0.001 and 86400"),
+        ("keepalived.conf", 3, "error", "rise 0 is out of range 1..2147483647; write a number between 1 and "
+                                        "2147483647"),
         ("keepalived.conf", 4, "error", "weight 300 is out of range -253..253; write a number between -253 and 253"),
         ("keepalived.conf", 4, "warning", "'sideways' after the weight is not reverse or noreverse; ignored"),
     ]
@@ -887,27 +908,34 @@ def test_warnings_for_unknown_ignored_and_cleared_settings(tmp_path):
     )
     config = load_config(path)
     assert findings(config.warnings) == [
-        ("keepalived.conf", 2, "warning", "'notification_email' is a keepalived keyword fastvrrp does not implement; ignored"),
+        ("keepalived.conf", 2, "warning", "'notification_email' is a keepalived keyword fastvrrp does not "
+                                          "implement; ignored"),
         ("keepalived.conf", 5, "warning", "unknown keyword 'vrrp_frobnicate' in global_defs; ignored"),
         ("keepalived.conf", 7, "warning", "'virtual_server' is not VRRP configuration; fastvrrp skips it"),
         ("keepalived.conf", 12, "warning", "'static_ipaddress' is not VRRP configuration; fastvrrp skips it"),
-        ("keepalived.conf", 15, "warning", "'vrrp_track_process' is a keepalived section fastvrrp does not implement; skipped"),
+        ("keepalived.conf", 15, "warning", "'vrrp_track_process' is a keepalived section fastvrrp does not "
+                                           "implement; skipped"),
         ("keepalived.conf", 16, "warning", "unknown keyword 'frobnicate' in the top level; ignored"),
-        ("keepalived.conf", 21, "warning", "nopreempt does not work with state MASTER; ignored, as keepalived does; write `state BACKUP` to keep nopreempt"),
-        ("keepalived.conf", 22, "warning", "preempt_delay does not work with state MASTER; ignored, as keepalived does; write `state BACKUP` to keep it"),
+        ("keepalived.conf", 21, "warning", "nopreempt does not work with state MASTER; ignored, as keepalived does; "
+                                           "write `state BACKUP` to keep nopreempt"),
+        ("keepalived.conf", 22, "warning", DELAY_WITH_MASTER),
         ("keepalived.conf", 23, "warning", "'use_vmac' is a keepalived keyword fastvrrp does not implement; ignored"),
         ("keepalived.conf", 24, "warning", "unknown keyword 'colour' in vrrp_instance VI_1; ignored"),
         ("keepalived.conf", 26, "warning", "virtual address option 'brd' is not implemented by fastvrrp; ignored"),
-        ("keepalived.conf", 26, "warning", "virtual address option 'noprefixroute' is not implemented by fastvrrp; ignored"),
-        ("keepalived.conf", 29, "warning", "track_interface eth0 is vrrp_instance VI_1's own interface, tracked already; ignored"),
+        ("keepalived.conf", 26, "warning", "virtual address option 'noprefixroute' is not implemented by fastvrrp; "
+                                           "ignored"),
+        ("keepalived.conf", 29, "warning", "track_interface eth0 is vrrp_instance VI_1's own interface, tracked "
+                                           "already; ignored"),
         ("keepalived.conf", 30, "warning", "'wheight' after interface eth1 is not `weight N`; ignored"),
         ("keepalived.conf", 34, "warning", "auth_pass is longer than 8 characters; only '12345678' is used"),
-        ("keepalived.conf", 36, "warning", "notify_master takes a command, a user and a group; to pass arguments quote the command: "
+        ("keepalived.conf", 36, "warning", "notify_master takes a command, a user and a group; to pass arguments "
+                                           "quote the command: "
                                            "`notify_master \"/bin/script.sh arg1 arg2 arg3\"`"),
         ("keepalived.conf", 38, "warning", "priority given again (first at line 37); the last one counts"),
-        ("keepalived.conf", 42, "warning", "nopreempt has no effect with priority 255: the address owner always takes over "
+        ("keepalived.conf", 42, "warning", "nopreempt has no effect with priority 255: the address owner always "
+                                           "takes over "
                                            "(RFC 5798 §6.4.2); ignored, as keepalived does"),
-    ]  # fmt: skip
+    ]
     vi1, vi2 = config.instances
     assert (vi1.state, vi1.priority, vi1.preempt, vi1.preempt_delay_s) == ("MASTER", 20, True, 0.0)
     assert vi1.track_interfaces == (TrackedInterface("eth1"),)
@@ -951,17 +979,14 @@ def test_check_prints_the_model(tmp_path):
           garp:       delay 5 s, repeat 5, refresh off
           tracking:   none
           notify:     none
-        """)  # fmt: skip
+        """)
 
 
 def test_check_prints_every_part_of_a_full_config():
     out, err = io.StringIO(), io.StringIO()
     path = DATA / "full.conf"
     assert check_command(str(path), out, err) == 0
-    assert err.getvalue() == (
-        f"{path}:80: warning: preempt_delay does not work with state MASTER; ignored, as keepalived does; "
-        "write `state BACKUP` to keep it\n"
-    )
+    assert err.getvalue() == f"{path}:80: warning: {DELAY_WITH_MASTER}\n"
     assert out.getvalue() == textwrap.dedent(f"""\
         global_defs: router_id lb1, vrrp_version 3, garp master delay 2 s repeat 3 refresh every 60 s
 
@@ -1019,7 +1044,7 @@ def test_check_prints_every_part_of_a_full_config():
         vrrp_sync_group G1: VI_4, VI_6
           tracking:   interface eth9 (fault), script chk_disk (fault)
           notify:     master '/etc/keepalived/group.sh master', any '/etc/keepalived/group.sh'
-        """)  # fmt: skip
+        """)
 
 
 def test_full_data_file_is_the_one_tested_above():
@@ -1027,7 +1052,8 @@ def test_full_data_file_is_the_one_tested_above():
 
 
 def test_check_reports_errors_with_exit_1(tmp_path):
-    write(tmp_path, instance_text("interface eth0", "virtual_router_id 300", "virtual_ipaddress { 192.0.2.10 }", "bogus"))
+    write(tmp_path, instance_text("interface eth0", "virtual_router_id 300", "virtual_ipaddress { 192.0.2.10 }",
+                                  "bogus"))
     result = run_check(tmp_path, "-f", "keepalived.conf")
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (
@@ -1053,7 +1079,8 @@ def test_config_error_message_lists_every_diagnostic(tmp_path):
         load_config(write(tmp_path, instance_text("virtual_router_id 1", "virtual_ipaddress { 192.0.2.1 }", "x")))
     path = tmp_path / "keepalived.conf"
     assert str(caught.value) == (
-        f"{path}:1: error: vrrp_instance VI_1 has no interface; write `interface eth0` in it (the link to the other routers)\n"
+        f"{path}:1: error: vrrp_instance VI_1 has no interface; write `interface eth0` in it (the link to the other "
+        "routers)\n"
         f"{path}:4: warning: unknown keyword 'x' in vrrp_instance VI_1; ignored"
     )
 
