@@ -18,7 +18,7 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Callable, NamedTuple, TextIO
+from typing import Any, Callable, Iterable, NamedTuple, TextIO
 
 from .config_model import (
     ERROR,
@@ -504,7 +504,7 @@ class _Loader:
         sync_groups = self.finish_sync_groups(groups, built, scripts)
         return Config(global_defs, tuple(built), tuple(scripts.values()), sync_groups)
 
-    def named(self, st: Statement, taken) -> _Draft | None:
+    def named(self, st: Statement, taken: Iterable[str]) -> _Draft | None:
         kind = st.name
         if len(st.args) != 1:
             self.error(st.keyword, f"{kind} needs one name; write `{kind} NAME {{ ... }}`")
@@ -621,7 +621,7 @@ class _Loader:
             "interface": ("interface", self.interface_name),
             "virtual_router_id": ("virtual_router_id", lambda st: integer(st, 1, 255)),
             "priority": ("priority", lambda st: integer(st, 1, 255)),
-            "advert_int": ("advert_int", lambda st: seconds(st, Decimal(0), Decimal(255), "1")),
+            "advert_int": ("advert_int", lambda st: seconds(st, Decimal("0.01"), Decimal(255), "1")),
             "version": ("version", lambda st: integer(st, 2, 3)),
             "nopreempt": ("preempt", lambda st: not self.flag(st)),
             "preempt": ("preempt", self.flag),
@@ -891,10 +891,6 @@ class _Loader:
                     f"write `version 3` in {where} for sub-second adverts, or a whole number like `advert_int 1`",
                 )
                 return 100
-            if not 1 <= given <= 255:
-                self.error(token, f"advert_int {given} is out of range 1..255 for VRRPv2; "
-                                  "write a whole number of seconds between 1 and 255")
-                return 100
             return int(given) * 100
         centiseconds = int((given * 100).to_integral_value(ROUND_HALF_UP))
         if not 1 <= centiseconds <= 4095:
@@ -1063,22 +1059,28 @@ def _addresses(vips: tuple[VirtualAddress, ...]) -> str:
     )
 
 
+def _column(items: list[str]) -> str:
+    """Items one under the other, aligned after a `  label:     ` prefix."""
+    return ("\n" + " " * 14).join(items) or "none"
+
+
 def _tracking(interfaces: tuple[TrackedInterface, ...], scripts: tuple[TrackedScript, ...]) -> str:
     def weight(w: int, reverse: bool) -> str:
         return (f" weight {w:+d}" if w else " (fault)") + (" reverse" if reverse else "")
 
     items = [f"interface {t.name}{weight(t.weight, t.reverse)}" for t in interfaces]
     items += [f"script {t.name}{weight(t.weight, t.reverse)}" for t in scripts]
-    return ", ".join(items) or "none"
+    return _column(items)
 
 
 def _notifies(notifies: Notifies) -> str:
-    items = [
-        f"{state} {command.command!r}"
-        for state in ("master", "backup", "fault", "stop", "any")
-        if (command := getattr(notifies, state)) is not None
-    ]
-    return ", ".join(items) or "none"
+    return _column(
+        [
+            f"{state} {command.command!r}"
+            for state in ("master", "backup", "fault", "stop", "any")
+            if (command := getattr(notifies, state)) is not None
+        ]
+    )
 
 
 def check_command(path: str, stdout: TextIO, stderr: TextIO) -> int:

@@ -3,17 +3,19 @@
 The parser (`fastvrrp.config`) fills these in with keepalived 2.2.7's defaults already applied,
 so nothing downstream has to know which keyword was left out: a `VrrpInstance` is complete.
 Times keep the unit in their name; the advert interval is in centiseconds because that is
-what VRRPv3 puts on the wire (RFC 5798 §5.2.7) and what keepalived rounds to.
+what VRRPv3 puts on the wire (RFC 5798 §5.2.7) and what keepalived rounds to.  Where a block
+was written (`file`, `line`) is not configuration: it is left out of equality, so a reload can
+compare instances to find the ones that really changed.
 """
 
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from typing import NamedTuple
 
-from .advert import AUTH_AH, AUTH_PASS, AUTH_DATA_LEN, VRRP_GROUP_V4, VRRP_GROUP_V6
+from .advert import AUTH_AH, AUTH_PASS, VRRP_GROUP_V4, VRRP_GROUP_V6, password_key
 
 IPAddress = IPv4Address | IPv6Address
 IPInterface = IPv4Interface | IPv6Interface
@@ -67,7 +69,7 @@ class Authentication:
     @property
     def key(self) -> bytes:
         """The 8 bytes on the wire: keepalived uses the first 8 characters, zero-padded."""
-        return self.password.encode()[:AUTH_DATA_LEN].ljust(AUTH_DATA_LEN, b"\0")
+        return password_key(self.password)
 
 
 @dataclass(frozen=True)
@@ -121,8 +123,8 @@ class VrrpScript:
     rise: int = 1
     fall: int = 1
     init_fail: bool = False
-    file: str = ""
-    line: int = 0
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -180,8 +182,8 @@ class VrrpInstance:
     """Send the v3 IPv4 checksum without the pseudo-header (RFC 9568, Cisco, Juniper)."""
     dont_track_primary: bool = False
     """Do not go to FAULT when `interface` goes down."""
-    file: str = ""
-    line: int = 0
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
 
     @property
     def family(self) -> int:
@@ -206,8 +208,8 @@ class SyncGroup:
     track_interfaces: tuple[TrackedInterface, ...] = ()
     track_scripts: tuple[TrackedScript, ...] = ()
     notifies: Notifies = Notifies()
-    file: str = ""
-    line: int = 0
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,16 @@ def test_experiment_configs_parse_to_the_expected_model(name, router_id, state, 
     )
 
 
+def test_locations_are_kept_but_not_compared(tmp_path):
+    """A reload compares instances: an instance that only moved in the file has not changed."""
+    master = load_config(DATA / "experiment-master.conf").instances[0]
+    moved = load_config(write(tmp_path, "\n\n" + (DATA / "experiment-master.conf").read_text())).instances[0]
+    assert (master.file, master.line, moved.file, moved.line) == (
+        str(DATA / "experiment-master.conf"), 7, str(tmp_path / "keepalived.conf"), 9,
+    )
+    assert moved == master
+
+
 def test_experiment_instance_derived_values():
     instance = load_config(DATA / "experiment-master.conf").instances[0]
     assert (instance.family, instance.advert_int_ms, instance.multicast_group) == (4, 1000, "224.0.0.18")
@@ -562,6 +572,8 @@ def test_every_keyword(tmp_path):
         ),
         files=(path,),
     )
+    located = [(x.name, x.line) for x in (*config.instances, *config.scripts, *config.sync_groups)]
+    assert located == [("VI_4", 26), ("VI_6", 71), ("VI_2", 82), ("chk_haproxy", 14), ("chk_disk", 23), ("G1", 97)]
     assert [i.family for i in config.instances] == [4, 6, 4]
     assert config.instance("VI_6").multicast_group == "ff02::12"
     assert config.script("chk_disk").timeout_s == 1.0
@@ -651,7 +663,7 @@ def test_v3_interval_is_rounded_to_centiseconds_with_a_warning(tmp_path):
         ),
         (
             (*BASE, "advert_int 0"),
-            [(7, "advert_int 0 is out of range 1..255 for VRRPv2; write a whole number of seconds between 1 and 255")],
+            [(7, "advert_int 0 is out of range 0.01..255 seconds; write a number of seconds between 0.01 and 255")],
         ),
         (
             (*BASE, "version 3", "advert_int 41"),
@@ -1004,8 +1016,16 @@ def test_check_prints_every_part_of_a_full_config():
           excluded:   2001:db8::5/64 dev eth1
           unicast:    to 192.0.2.3, 192.0.2.4 from 192.0.2.2
           garp:       delay 1 s, repeat 2, refresh every 30 s
-          tracking:   interface eth3 (fault), interface eth4 weight -10, interface eth5 weight +20 reverse, script chk_haproxy weight -30 reverse, script chk_disk weight +5
-          notify:     master '/etc/keepalived/master.sh', backup '/etc/keepalived/state.sh backup', fault '/etc/keepalived/state.sh fault', stop '/etc/keepalived/stop.sh', any '/etc/keepalived/notify.sh'
+          tracking:   interface eth3 (fault)
+                      interface eth4 weight -10
+                      interface eth5 weight +20 reverse
+                      script chk_haproxy weight -30 reverse
+                      script chk_disk weight +5
+          notify:     master '/etc/keepalived/master.sh'
+                      backup '/etc/keepalived/state.sh backup'
+                      fault '/etc/keepalived/state.sh fault'
+                      stop '/etc/keepalived/stop.sh'
+                      any '/etc/keepalived/notify.sh'
 
         vrrp_instance VI_6 ({path}:71)
           state:      MASTER
@@ -1042,8 +1062,10 @@ def test_check_prints_every_part_of_a_full_config():
         vrrp_script chk_disk: '/usr/local/bin/chk_disk' every 1 s, timeout 1 s, weight 0, rise 1, fall 1
 
         vrrp_sync_group G1: VI_4, VI_6
-          tracking:   interface eth9 (fault), script chk_disk (fault)
-          notify:     master '/etc/keepalived/group.sh master', any '/etc/keepalived/group.sh'
+          tracking:   interface eth9 (fault)
+                      script chk_disk (fault)
+          notify:     master '/etc/keepalived/group.sh master'
+                      any '/etc/keepalived/group.sh'
         """)
 
 
