@@ -322,6 +322,8 @@ class _TrackEntry:
 @dataclass
 class _Loader:
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    failed: set[tuple[str, str]] = field(default_factory=set)
+    """(section, name) of blocks already reported broken: naming them elsewhere is no new error."""
 
     # -- reporting ---------------------------------------------------------------------------
     def error(self, token: Token, message: str) -> None:
@@ -498,8 +500,13 @@ class _Loader:
             else:
                 self.unknown(st, "the top level")
         global_defs = self.global_defs(globals_)
-        finished = [self.finish_instance(d, global_defs, scripts) for d in instances]
-        built = [i for i in finished if i is not None]
+        built = []
+        for draft in instances:
+            instance = self.finish_instance(draft, global_defs, scripts)
+            if instance is None:
+                self.failed.add(("vrrp_instance", draft.name))
+            else:
+                built.append(instance)
         self.check_vrids(built, {d.name: d for d in instances})
         sync_groups = self.finish_sync_groups(groups, built, scripts)
         return Config(global_defs, tuple(built), tuple(scripts.values()), sync_groups)
@@ -568,8 +575,11 @@ class _Loader:
                 self.ignored(st)
             else:
                 self.unknown(st, f"vrrp_script {draft.name}")
-        if "script" not in draft.at:
-            self.error(draft.where, f"vrrp_script {draft.name} has no script; write `script \"/path/to/check\"` in it")
+        if "script" not in draft.values:
+            if "script" not in draft.at:
+                self.error(draft.where, f"vrrp_script {draft.name} has no script; "
+                                        'write `script "/path/to/check"` in it')
+            self.failed.add(("vrrp_script", draft.name))
             return None
         values = draft.values
         values.setdefault("timeout_s", values.get("interval_s", 1.0))
@@ -767,6 +777,8 @@ class _Loader:
         tracked = []
         for entry in entries:
             script = scripts.get(entry.name.text)
+            if script is None and ("vrrp_script", entry.name.text) in self.failed:
+                continue
             if script is None:
                 known = ", ".join(sorted(scripts)) or "none defined"
                 self.error(
@@ -953,6 +965,8 @@ class _Loader:
         for draft in drafts:
             members: list[Token] = draft.values.get("members", [])
             for token in members:
+                if ("vrrp_instance", token.text) in self.failed:
+                    continue
                 if token.text not in names:
                     known = ", ".join(sorted(names)) or "none defined"
                     self.error(token, f"vrrp_sync_group {draft.name} names vrrp_instance {token.text}, which is "

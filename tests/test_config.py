@@ -1106,3 +1106,18 @@ def test_config_error_message_lists_every_diagnostic(tmp_path):
         f"{path}:4: warning: unknown keyword 'x' in vrrp_instance VI_1; ignored"
     )
 
+
+
+def test_broken_blocks_are_not_reported_again_where_they_are_named(tmp_path):
+    assert refused(
+        tmp_path,
+        'vrrp_script chk {\n    script\n}\n'
+        + instance_text(*BASE, "track_script { chk }")
+        + instance_text("interface eth0", name="VI_2")
+        + "vrrp_sync_group G {\n    group { VI_1 VI_2 }\n}\n",
+    ) == [
+        ("keepalived.conf", 2, "error", 'script needs a command; write `script "/path/to/script arg"`'),
+        ("keepalived.conf", 12, "error", NO_VRID.replace("VI_1", "VI_2")),
+        ("keepalived.conf", 12, "error", "vrrp_instance VI_2 has no virtual_ipaddress; "
+                                         "write `virtual_ipaddress { 10.0.0.100/24 }` in it"),
+    ]
