@@ -54,7 +54,9 @@ def _ip(*args: str) -> None:
         raise NetnsError(f"ip {' '.join(args)}: {result.stderr.strip() or result.returncode}")
 
 
-def run_in(ns: str, argv: Sequence[str], *, check: bool = True, timeout: float = 10, **kwargs) -> subprocess.CompletedProcess:
+def run_in(
+    ns: str, argv: Sequence[str], *, check: bool = True, timeout: float = 10, **kwargs
+) -> subprocess.CompletedProcess:
     """Run `argv` inside namespace `ns` and wait; output captured as text unless told otherwise."""
     kwargs.setdefault("capture_output", True)
     kwargs.setdefault("text", True)

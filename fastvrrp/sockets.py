@@ -9,6 +9,7 @@ whoever mounted it.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import socket
 import struct
@@ -105,8 +106,8 @@ class VrrpSocket:
         self.family = family
         self.ifindex = interface_index(ifname)
         self.source = primary_ipv4(ifname) if family == 4 else link_local_ipv6(ifname)
-        self.group = socket.inet_pton(socket.AF_INET if family == 4 else socket.AF_INET6, VRRP_GROUP_V4 if family == 4 else VRRP_GROUP_V6)
         af = socket.AF_INET if family == 4 else socket.AF_INET6
+        self.group = socket.inet_pton(af, VRRP_GROUP_V4 if family == 4 else VRRP_GROUP_V6)
         self.sock = socket.socket(af, socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC, IPPROTO_VRRP)
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, _SO_BINDTODEVICE, ifname.encode())
@@ -172,8 +173,10 @@ class VrrpSocket:
         """Send one VRRP message (from `wire.build_advert`) to the group, or to a unicast peer.
 
         `dst` is packed; its checksum must have been computed for the same destination.
-        Raises OSError as the kernel reports it (ENETDOWN with the link down, EAGAIN when
-        the send queue is full): the daemon counts it, the next advert tries again.
+        Raises OSError as the kernel reports it: ENETUNREACH (IPv4) or EINVAL (IPv6: the
+        link-local source vanished) while the link is down, EAGAIN when the send queue is
+        full.  The daemon counts it and the next advert tries again: group memberships
+        survive a link flap, so the socket need not be reopened.
         """
         self.sock.sendmsg([message], self._source_ancillary, 0, self._address(self.group if dst is None else dst))
 
@@ -228,7 +231,8 @@ class ReceiveBatch:
         return n
 
     def _drain_ipv6(self, sock: socket.socket, limit: int) -> int:
-        recvmsg_into, slots, lengths, addrs, hops = sock.recvmsg_into, self._slots, self.lengths, self.addrs, self.hop_limits
+        recvmsg_into, slots, lengths = sock.recvmsg_into, self._slots, self.lengths
+        addrs, hops = self.addrs, self.hop_limits
         n = 0
         while n < limit:
             try:
@@ -302,7 +306,7 @@ class PacketSocket:
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as e:
-                if e.errno == 105:  # ENOBUFS: the device queue is full
+                if e.errno == errno.ENOBUFS:  # the device queue is full
                     break
                 raise
             sent += 1

@@ -229,7 +229,8 @@ class RtnlMonitor:
         groups = (RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR if addresses else 0) | RTMGRP_LINK
         self.report_addresses = addresses
         self.report_links = links
-        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE)
+        kind = socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
+        self.sock = socket.socket(socket.AF_NETLINK, kind, socket.NETLINK_ROUTE)
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _MONITOR_RCVBUF)
             self.sock.bind((0, groups))
@@ -302,14 +303,17 @@ class RtnlMonitor:
             return LinkEvent(now, name, index, up, gone) if self.report_links else None
         if kind in ("RTM_NEWADDR", "RTM_DELADDR") and self.report_addresses:
             name = self.names.get(index, str(index))
-            return AddressEvent(now, kind == "RTM_NEWADDR", name, index, msg.get("address"), msg.get("prefixlen"), msg.get("label"))
+            address, prefixlen, label = msg.get("address"), msg.get("prefixlen"), msg.get("label")
+            return AddressEvent(now, kind == "RTM_NEWADDR", name, index, address, prefixlen, label)
         return None
 
     def _resync(self, now: float) -> list[Event]:
         self.names = {index: name for index, name in socket.if_nameindex()}
         indexes = {name: index for index, name in self.names.items()}
         current = link_states()
-        changed = [LinkEvent(now, name, indexes.get(name, 0), up) for name, up in current.items() if self.links.get(name) != up]
+        changed = [
+            LinkEvent(now, name, indexes.get(name, 0), up) for name, up in current.items() if self.links.get(name) != up
+        ]
         changed += [LinkEvent(now, name, 0, False, True) for name in self.links.keys() - current.keys()]
         self.links = current
         return changed if self.report_links else []

@@ -43,7 +43,8 @@ class Capture:
 
     def __enter__(self) -> Capture:
         argv = ["tcpdump", "--immediate-mode", "-U", "-n", "-i", netns.ROUTER_IFNAME, "-w", self.path]
-        self.proc = self.topo.popen(self.role, argv + ([self.bpf] if self.bpf else []), stderr=subprocess.PIPE, text=True)
+        argv += [self.bpf] if self.bpf else []
+        self.proc = self.topo.popen(self.role, argv, stderr=subprocess.PIPE, text=True)
         ready, _, _ = select.select([self.proc.stderr], [], [], 5)
         line = self.proc.stderr.readline() if ready else ""
         if "listening on" not in line:

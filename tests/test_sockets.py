@@ -12,7 +12,16 @@ import pytest
 from fastvrrp import netns, wire
 from fastvrrp.advert import AUTH_NONE, AUTH_PASS, CHECKSUM_MESSAGE, CHECKSUM_PSEUDO_HEADER, Advert, Expected
 from fastvrrp.announce import build_garp, build_unsolicited_na
-from fastvrrp.sockets import PacketSocket, ReceiveBatch, VrrpSocket, interface_mac
+from fastvrrp.sockets import (
+    InterfaceError,
+    PacketSocket,
+    ReceiveBatch,
+    VrrpSocket,
+    interface_index,
+    interface_mac,
+    link_local_ipv6,
+    primary_ipv4,
+)
 from netns_support import Capture, netns_test, stale_namespaces_removed, topology  # noqa: F401 (fixtures)
 
 pytestmark = netns_test
@@ -64,7 +73,8 @@ def test_v2_pass_advert_crosses_the_segment_and_validates(pair, topology):
     assert batch.validate(table, records=True) == 1
     assert batch.results[0] == wire.RESULT_OK
     assert wire.RECORD_FORMAT.unpack_from(batch.records, 0) == (VRID, 100, 2, 1, 100, 0)
-    assert decoded(batch, 0) == Advert(2, VRID, 100, 100, (VIP4,), AUTH_PASS, b"1111\0\0\0\0", CHECKSUM_MESSAGE, a.source)
+    expected = Advert(2, VRID, 100, 100, (VIP4,), AUTH_PASS, b"1111\0\0\0\0", CHECKSUM_MESSAGE, a.source)
+    assert decoded(batch, 0) == expected
     wrong_password = wire.pack_table([Expected(VRID, 2, AUTH_PASS, b"2222", 100)])
     assert batch.validate(wrong_password) == 0 and REASON[batch.results[0]] == "auth_failure"
 
@@ -160,7 +170,14 @@ def test_garp_and_unsolicited_na_leave_the_packet_socket(topology, tmp_path):
         assert psock.send_frames([build_garp(mac, VIP4), build_unsolicited_na(mac, VIP6)]) == 2
     arp = cap.fields("eth.src", "arp.opcode", "arp.src.proto_ipv4", "arp.dst.proto_ipv4", display_filter="arp")
     assert arp == [[mac.hex(":"), "1", "10.0.201.100", "10.0.201.100"]]
-    na = cap.fields("eth.src", "ipv6.hlim", "icmpv6.nd.na.target_address", "icmpv6.nd.na.flag.o", "icmpv6.checksum.status", display_filter="icmpv6.type == 136")
+    na = cap.fields(
+        "eth.src",
+        "ipv6.hlim",
+        "icmpv6.nd.na.target_address",
+        "icmpv6.nd.na.flag.o",
+        "icmpv6.checksum.status",
+        display_filter="icmpv6.type == 136",
+    )
     assert na == [[mac.hex(":"), "255", "fd00:201::100", "1", "1"]]  # override flag set, checksum good
 
 
@@ -217,7 +234,8 @@ def test_keepalived_adverts_validate(topology, tmp_path, version, family, advert
         with listener:
             # keepalived starts as backup and takes over after Master_Down_Interval (3.6 s at 1 s).
             assert receive(listener, batch, timeout=8) >= 1, "no advert from keepalived"
-            assert batch.validate(wire.pack_table([expected])) == batch.count, [REASON.get(r) for r in batch.results[: batch.count]]
+            verdicts = batch.validate(wire.pack_table([expected]))
+            assert verdicts == batch.count, [REASON.get(r) for r in batch.results[: batch.count]]
             advert = decoded(batch, 0)
     finally:
         proc.terminate()
@@ -234,3 +252,32 @@ def test_keepalived_adverts_validate(topology, tmp_path, version, family, advert
 
 def namespace_has_no_keepalived(topo: netns.Topology) -> bool:
     return not netns.namespace_pids(topo["a"].ns)
+
+
+def test_sockets_survive_a_link_flap(pair, topology):
+    """Down: sends fail with an OSError the daemon can count.  Up again: the same sockets
+    send and receive, memberships and link-local source intact (DAD is off in the lab)."""
+    for role in ("a", "b"):
+        topology.run(role, ["ip", "link", "set", "em1", "down"])
+    groups = {4: (GROUP4, VIP4), 6: (GROUP6, VIP6)}
+    for family, (group, vip) in groups.items():
+        a = pair["a", family]
+        with pytest.raises(OSError):
+            a.send_advert(wire.build_advert(3, VRID, 100, 100, [vip], src=a.source, dst=group))
+    for role in ("a", "b"):
+        topology.run(role, ["ip", "link", "set", "em1", "up"])
+    for family, (group, vip) in groups.items():
+        a, b = pair["a", family], pair["b", family]
+        a.send_advert(wire.build_advert(3, VRID, 100, 100, [vip], src=a.source, dst=group))
+        batch = ReceiveBatch()
+        assert receive(b, batch) == 1 and batch.validate() == 1
+
+
+def test_interface_lookups_fail_with_interface_error(topology):
+    with netns.entered(topology["a"].ns):
+        assert len(interface_mac("em1")) == 6
+        for lookup in (interface_index, interface_mac, primary_ipv4, link_local_ipv6):
+            with pytest.raises(InterfaceError, match="nope0"):
+                lookup("nope0")
+        with pytest.raises(InterfaceError, match="lo: no usable IPv6 link-local"):
+            VrrpSocket("lo", 6)
