@@ -11,7 +11,7 @@ import heapq
 import math
 import random
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 from fastvrrp.actions import Action, AddVips, RemoveVips, SendAdvert, SendGratuitous
 from fastvrrp.advert import CHECKSUM_PSEUDO_HEADER, Advert
@@ -65,6 +65,8 @@ class VirtualLan:
         self.now = 0.0
         self.blocked: set[tuple[int, int]] = set()
         self.trace: list[tuple[float, int, Action]] = []
+        self.observers: list[Callable[[VirtualLan], None]] = []
+        """Called after every event a router handled: where invariants are checked continuously."""
         self._queue: list[_Delivery] = []
         self._seq = 0
 
@@ -137,7 +139,10 @@ class VirtualLan:
                     advert = delivery.advert
                     self._apply(delivery.dst, host.router.receive_advert(advert, advert.source, at))
             else:
-                self._apply(next_timer[1], self.hosts[next_timer[1]].router.handle_timer(at))
+                router = self.hosts[next_timer[1]].router
+                self._apply(next_timer[1], router.handle_timer(at))
+                deadline = router.get_timer()
+                assert deadline is None or deadline > at, "handle_timer left a deadline in the past"
         self.now = until
 
     def run_for(self, seconds: float) -> None:
@@ -166,6 +171,8 @@ class VirtualLan:
                 self._send(i, action)
             elif isinstance(action, SendGratuitous):
                 assert host.vips_installed, "gratuitous ARPs for addresses we do not hold"
+        for observe in self.observers:
+            observe(self)
 
     def _send(self, src: int, action: SendAdvert) -> None:
         s = self.hosts[src].settings
