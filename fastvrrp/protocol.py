@@ -8,6 +8,11 @@ and `get_timer()` says when to call `handle_timer` next.  A peer's advert never 
 the codec has validated it, and anything the core still dislikes is counted and dropped.
 
 `SyncGroup` coordinates instances that must move together (keepalived's `vrrp_sync_group`).
+
+Driving it: call `start(now)`; feed each parsed advert to `receive_advert`, link and tracking
+changes to `set_interface_state` / `set_track_state`; carry out the returned actions in order;
+after every call re-arm one timer at `get_timer()` and, when it fires, call
+`handle_timer(max(deadline, clock()))`; on SIGTERM call `shutdown(now)`.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import ipaddress
 import math
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from .actions import (
     LOG_INFO,
@@ -193,7 +198,8 @@ class VirtualRouter:
         self.master_address: bytes | None = None
         self.master_adver_interval_cs = settings.advert_interval_cs
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
-        self._tracked_up: dict[str, bool] = {t.name: True for t in settings.track}
+        self._weights: dict[str, int] = {t.name: t.weight for t in settings.track}
+        self._tracked_up: dict[str, bool] = dict.fromkeys(self._weights, True)
         self._faults: set[str] = set()
         self._clear_timers()
         self._log_next: dict[str, float] = {}
@@ -218,11 +224,8 @@ class VirtualRouter:
     @property
     def effective_priority(self) -> int:
         """Base priority plus tracking weights (RFC 5798 §5.2.4 range, see `timers.effective_priority`)."""
-        weights = (
-            t.weight
-            for t in self.settings.track
-            if (t.weight > 0 and self._tracked_up[t.name]) or (t.weight < 0 and not self._tracked_up[t.name])
-        )
+        up = self._tracked_up
+        weights = (w for name, w in self._weights.items() if (w > 0 and up[name]) or (w < 0 and not up[name]))
         return effective_priority(self.settings.priority, weights)
 
     @property
@@ -345,7 +348,7 @@ class VirtualRouter:
 
     def set_track_state(self, name: str, up: bool, now: float) -> list[Action]:
         """A tracked object changed: weight 0 toggles FAULT, any other weight moves the priority."""
-        weight = next(t.weight for t in self.settings.track if t.name == name)
+        weight = self._weights[name]
         before = self.effective_priority
         self._tracked_up[name] = up
         if weight == 0:
@@ -380,15 +383,15 @@ class VirtualRouter:
         return actions
 
     def force_backup(self, now: float) -> list[Action]:
-        """A sync group member went backup: a master steps down without sending priority 0.
+        """A sync group member went backup: a master follows, and says so with priority 0.
 
-        Its peer keeps or gets the addresses by the ordinary election: the member that forced
-        us lost to a higher priority, and the group is configured to lose together.
+        Nobody beat us on our own VRID, so our backups would wait Master_Down_Interval to
+        notice; priority 0 lets them take over after Skew_Time (RFC 5798 §6.4.2).
         """
         actions: list[Action] = []
         if self.state == MASTER:
             self._enter(BACKUP, actions)
-            self._leave_master(actions, send_leaving=False)
+            self._leave_master(actions)
             self._master_down_at = now + self.master_down_interval
             self._notify(BACKUP, actions)
         return actions
@@ -402,8 +405,8 @@ class VirtualRouter:
         """In FAULT for a reason of our own, not only because our sync group is."""
         return bool(self._faults - {"sync group"})
 
-    def record_drop(self, reason: str) -> None:
-        """Count an advert the codec dropped (`AdvertError.reason`), beside the core's own counters."""
+    def count(self, reason: str) -> None:
+        """Count what the codec found (`AdvertError.reason`, `addr_list_err`) beside the core's counters."""
         self.counters[reason] = self.counters.get(reason, 0) + 1
 
     # -- receiving: the handlers, then the state table -------------------------------------
@@ -708,8 +711,7 @@ class SyncGroup:
     def shutdown(self, now: float) -> list[Action]:
         return self._settle([(r, r.shutdown(now)) for r in self.routers.values()], now)
 
-    def _settle(self, moved: Iterable[tuple[VirtualRouter, list[Action]]], now: float) -> list[Action]:
-        moved = list(moved)
+    def _settle(self, moved: list[tuple[VirtualRouter, list[Action]]], now: float) -> list[Action]:
         actions = [a for _, member_actions in moved for a in member_actions]
         faulty = any(r.own_fault for r in self.routers.values())
         for router in self.routers.values():
