@@ -1097,6 +1097,10 @@ def _notifies(notifies: Notifies) -> str:
     )
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def check_command(path: str, stdout: TextIO, stderr: TextIO) -> int:
     """`fastvrrp check`: 0 valid (warnings on stderr), 1 errors, 2 the file cannot be read."""
     try:
@@ -1108,7 +1112,8 @@ def check_command(path: str, stdout: TextIO, stderr: TextIO) -> int:
         for diagnostic in e.diagnostics:
             print(diagnostic, file=stderr)
         errors = sum(d.severity == ERROR for d in e.diagnostics)
-        print(f"{path}: {errors} error{'s' if errors != 1 else ''}; nothing was started", file=stderr)
+        warnings = len(e.diagnostics) - errors
+        print(f"{path}: {_count(errors, 'error')}, {_count(warnings, 'warning')}", file=stderr)
         return 1
     for diagnostic in config.warnings:
         print(diagnostic, file=stderr)

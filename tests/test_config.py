@@ -16,6 +16,8 @@ from ipaddress import ip_address, ip_interface
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fastvrrp.config import ConfigError, check_command, load_config
 from fastvrrp.config_model import (
@@ -1081,7 +1083,7 @@ def test_check_reports_errors_with_exit_1(tmp_path):
     assert result.stderr == (
         "keepalived.conf:3: error: virtual_router_id 300 is out of range 1..255; write a number between 1 and 255\n"
         "keepalived.conf:5: warning: unknown keyword 'bogus' in vrrp_instance VI_1; ignored\n"
-        "keepalived.conf: 1 error; nothing was started\n"
+        "keepalived.conf: 1 error, 1 warning\n"
     )
 
 
@@ -1121,3 +1123,28 @@ def test_broken_blocks_are_not_reported_again_where_they_are_named(tmp_path):
         ("keepalived.conf", 12, "error", "vrrp_instance VI_2 has no virtual_ipaddress; "
                                          "write `virtual_ipaddress { 10.0.0.100/24 }` in it"),
     ]
+
+
+FRAGMENTS = st.sampled_from([
+    "vrrp_instance", "VI_1", "global_defs", "vrrp_script", "vrrp_sync_group", "group", "{", "}", "\n", " ", "!",
+    "#", '"', "'", "\\", "interface", "eth0", "virtual_router_id", "51", "300", "virtual_ipaddress", "192.0.2.1",
+    "fe80::1/64", "dev", "label", "priority", "advert_int", "0.5", "version", "3", "state", "MASTER", "nopreempt",
+    "authentication", "auth_type", "PASS", "auth_pass", "track_script", "weight", "-2", "reverse", "include",
+    "notify", "unicast_peer", "min_ttl", "x",
+])
+
+
+@given(st.lists(FRAGMENTS, max_size=60).map("".join))
+def test_any_text_gives_a_config_or_a_config_error(text):
+    """Whatever a user writes, the answer is a model or located diagnostics, never a traceback."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "keepalived.conf"
+        path.write_text(text)
+        try:
+            config = load_config(path)
+        except ConfigError as e:
+            assert e.diagnostics and all(d.severity in ("error", "warning") and d.line >= 1 for d in e.diagnostics)
+        else:
+            assert all(d.severity == "warning" for d in config.warnings)
