@@ -451,7 +451,10 @@ class VirtualRouter:
         if advert.priority > ours:
             line = f"Master received advert from {_text(source)} with higher priority {advert.priority}, ours {ours}"
         else:
-            line = f"Master received advert from {_text(source)} with same priority {ours} but higher IP address than ours"
+            line = (
+                f"Master received advert from {_text(source)} with same priority {ours}"
+                " but higher IP address than ours"
+            )
         actions.append(self._log(line))
         if self.settings.higher_prio_send_advert:
             self._send_advert(ours, actions)
@@ -462,7 +465,10 @@ class VirtualRouter:
 
     def _assert_mastership(self, advert: Advert, source: bytes, now: float, actions: list[Action]) -> None:
         ours = self.effective_priority
-        text = f"Received advert from {_text(source)} with lower priority {advert.priority}, ours {ours}, forcing new election"
+        text = (
+            f"Received advert from {_text(source)} with lower priority {advert.priority}, ours {ours},"
+            " forcing new election"
+        )
         self._log_limited("election", now, actions, text)
         # RFC 9568 sends at once; we send at most one such extra advert per interval, so that a
         # flood of spoofed low priorities cannot make us flood in turn.

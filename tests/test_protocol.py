@@ -45,7 +45,10 @@ LOWER = bytes((10, 0, 201, 0))
 MDI_100 = 3 + 156 / 256  # priority 100 at 1 s: 3.609375 (binary fractions: exact floats)
 SKEW_100 = 156 / 256
 GARP_LOG = "log: Sending/queueing gratuitous ARPs on em1 for 10.0.201.100"
-BECOME_MASTER = ["BACKUP->MASTER: Entering MASTER STATE", "advert 100", "add vips", "log: setting VIPs.", "garp x5", GARP_LOG, "notify MASTER"]
+BECOME_MASTER = [
+    "BACKUP->MASTER: Entering MASTER STATE", "advert 100", "add vips", "log: setting VIPs.", "garp x5", GARP_LOG,
+    "notify MASTER",
+]
 
 
 def advert(priority: int, source: bytes = B, interval_cs: int = 100, version: int = 3, vrid: int = 150) -> Advert:
@@ -136,7 +139,8 @@ def run(steps: list[Step], **changes) -> None:
 BM = {"advert_sent": 1, "become_master": 1, "garp_bursts": 1}  # counters after becoming master once
 
 LIFE_OF_A_MASTER = [
-    Step("keepalived: start in BACKUP, remove leftover VIPs; RFC 5798 §6.4.1 Master_Down_Timer := Master_Down_Interval",
+    Step("keepalived: start in BACKUP, remove leftover VIPs;"
+         " RFC 5798 §6.4.1 Master_Down_Timer := Master_Down_Interval",
          0.0, start, ["remove vips", "INIT->BACKUP: Entering BACKUP STATE (init)", "notify BACKUP"],
          BACKUP, MDI_100, None),
     Step("a deadline is not run before it is due", 3.0, tick, [], BACKUP, MDI_100, None),
@@ -155,7 +159,8 @@ LIFE_OF_A_MASTER = [
          MDI_100 + 6, tick, ["advert 100", "garp x5", GARP_LOG], MASTER, MDI_100 + 7, A,
          BM | {"advert_sent": 5, "garp_bursts": 3, "advert_rcvd": 1, "reannounce_deferred": 1}),
     Step("RFC 5798 §6.4.3: equal priority from a lower address also loses (unsigned compare)",
-         10.1, recv(100, LOWER), ["log: Received advert from 10.0.201.0 with lower priority 100, ours 100, forcing new election",
+         10.1, recv(100, LOWER),
+         ["log: Received advert from 10.0.201.0 with lower priority 100, ours 100, forcing new election",
                                  "advert 100"], MASTER, MDI_100 + 7, A,
          BM | {"advert_sent": 6, "garp_bursts": 3, "advert_rcvd": 2, "reannounce_deferred": 2}),
     Step("RFC 5798 §6.4.3: a higher priority -> BACKUP, learn its interval (v3), Master_Down_Timer;"
@@ -195,16 +200,19 @@ OWNER = [
          0.0, start, ["remove vips", "INIT->BACKUP: Entering BACKUP STATE (init)"] + [
              s.replace("advert 100", "advert 255") for s in BECOME_MASTER], MASTER, 1.0, A, BM, priority=255),
     Step("RFC 5798 §6.4.3: equal priority and a higher address wins (two owners: a misconfiguration)",
-         0.5, recv(255), ["log: Master received advert from 10.0.201.2 with same priority 255 but higher IP address than ours",
-                          "advert 255", "MASTER->BACKUP: Entering BACKUP STATE", "remove vips", "log: removing VIPs.", "notify BACKUP"],
+         0.5, recv(255),
+         ["log: Master received advert from 10.0.201.2 with same priority 255 but higher IP address than ours",
+          "advert 255", "MASTER->BACKUP: Entering BACKUP STATE", "remove vips", "log: removing VIPs.", "notify BACKUP"],
          BACKUP, 0.5 + 3 + 1 / 256, B, BM | {"advert_sent": 2, "advert_rcvd": 1, "release_master": 1}, priority=255),
 ]
 
 BACKUP_RULES = [
     Step("keepalived: `state MASTER` without priority 255 still waits Master_Down_Interval",
-         0.0, start, ["remove vips", "INIT->BACKUP: Entering BACKUP STATE (init)", "notify BACKUP"], BACKUP, MDI_100, None),
+         0.0, start, ["remove vips", "INIT->BACKUP: Entering BACKUP STATE (init)", "notify BACKUP"],
+         BACKUP, MDI_100, None),
     Step("RFC 5798 §6.4.2: Preempt_Mode and a lower priority -> discard, the timer keeps running",
-         1.0, recv(50), ["log: received lower priority (50) advert from 10.0.201.2 - discarding"], BACKUP, MDI_100, None,
+         1.0, recv(50), ["log: received lower priority (50) advert from 10.0.201.2 - discarding"],
+         BACKUP, MDI_100, None,
          {"advert_rcvd": 1}),
     Step("peer-triggered log lines are rate limited (one a second)", 1.5, recv(50), [], BACKUP, MDI_100, None,
          {"advert_rcvd": 2}),
@@ -391,7 +399,7 @@ def bursts_per_window(times: list[float], window: float = 1.0) -> int:
 
 
 def test_split_brain_at_10ms_is_bounded_to_one_reannouncement_a_second() -> None:
-    """keepalived sends ~490 GARPs/s here; a master hearing a lower one 100 times a second re-announces once a second."""
+    """keepalived sends ~490 GARPs/s here; hearing a lower master 100 times a second, ours re-announces once a second."""
     lan = VirtualLan([settings(0, 100, advert_interval_cs=1), settings(1, 50, advert_interval_cs=1)])
     lan.start()
     lan.run_until(1.0)

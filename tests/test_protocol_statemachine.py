@@ -30,7 +30,9 @@ class LanMachine(RuleBasedStateMachine):
     def build(self, interval_cs: int, routers: list[tuple[int, int, bool]], delay: float) -> None:
         self.lan = VirtualLan(
             [
-                router_settings(i, priority, advert_interval_cs=interval_cs, preempt=preempt, track=(TrackedObject("w", weight),))
+                router_settings(
+                    i, priority, advert_interval_cs=interval_cs, preempt=preempt, track=(TrackedObject("w", weight),)
+                )
                 for i, (priority, weight, preempt) in enumerate(routers)
             ],
             delay=delay,
@@ -53,7 +55,9 @@ class LanMachine(RuleBasedStateMachine):
     def advance(self, seconds: float) -> None:
         self.lan.run_for(seconds)
 
-    @rule(data=st.data(), priority=st.integers(0, 255), source=st.sampled_from(SPOOFERS), vrid=st.sampled_from([150, 151]))
+    @rule(
+        data=st.data(), priority=st.integers(0, 255), source=st.sampled_from(SPOOFERS), vrid=st.sampled_from([150, 151])
+    )
     def spoofed_advert(self, data: st.DataObject, priority: int, source: bytes, vrid: int) -> None:
         dst = data.draw(st.integers(0, self.n - 1))
         advert = Advert(3, vrid, priority, self.interval_cs, (VIP,), 0, b"", CHECKSUM_PSEUDO_HEADER, source)

@@ -177,7 +177,8 @@ class VirtualLan:
     def _send(self, src: int, action: SendAdvert) -> None:
         s = self.hosts[src].settings
         advert = Advert(
-            s.version, s.vrid, action.priority, action.interval_cs, s.vips, 0, b"", CHECKSUM_PSEUDO_HEADER, s.primary_address
+            s.version, s.vrid, action.priority, action.interval_cs, s.vips, 0, b"", CHECKSUM_PSEUDO_HEADER,
+            s.primary_address,
         )
         for dst in range(len(self.hosts)):
             if dst == src or (src, dst) in self.blocked or self.random.random() < self.loss:
