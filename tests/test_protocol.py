@@ -399,7 +399,7 @@ def bursts_per_window(times: list[float], window: float = 1.0) -> int:
 
 
 def test_split_brain_at_10ms_is_bounded_to_one_reannouncement_a_second() -> None:
-    """keepalived sends ~490 GARPs/s here; hearing a lower master 100 times a second, ours re-announces once a second."""
+    """keepalived sends ~490 GARPs/s here; hearing a lower master 100 times a second, ours re-announces 1/s."""
     lan = VirtualLan([settings(0, 100, advert_interval_cs=1), settings(1, 50, advert_interval_cs=1)])
     lan.start()
     lan.run_until(1.0)
