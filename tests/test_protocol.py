@@ -32,6 +32,7 @@ from fastvrrp.protocol import (
     FAULT,
     INIT,
     MASTER,
+    RouterSettings,
     RouterStatus,
     SettingsError,
     SyncGroup,
@@ -568,3 +569,17 @@ def test_unknown_tracked_object_is_our_error() -> None:
     router = VirtualRouter(settings(0, 100))
     with pytest.raises(KeyError):
         router.set_track_state("nope", False, 0.0)
+
+
+def test_ipv6_router_announces_with_unsolicited_neighbour_adverts() -> None:
+    """RFC 5798 §6.4.1 for IPv6 (unsolicited NAs), and the election on 16-byte link-local addresses."""
+    link_local = bytes.fromhex("fe80" + "00" * 13)
+    vip6 = bytes.fromhex("20010db8" + "00" * 11 + "01")
+    router = VirtualRouter(
+        RouterSettings(name="VI_6", vrid=1, vips=(vip6,), primary_address=link_local + b"\x7f", family=6, priority=255,
+                       interface="eth0")
+    )
+    assert "log: Sending/queueing unsolicited neighbour adverts on eth0 for 2001:db8::1" in summary(router.start(0.0))
+    peer = link_local + b"\x80"
+    router.receive_advert(Advert(3, 1, 255, 100, (vip6,), 0, b"", CHECKSUM_PSEUDO_HEADER, peer), peer, 0.5)
+    assert (router.state, router.master_address) == (BACKUP, peer)

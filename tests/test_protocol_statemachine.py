@@ -39,7 +39,7 @@ class LanMachine(RuleBasedStateMachine):
             jitter=delay,
         )
         self.interval_cs = interval_cs
-        self.bound = 3 * interval_cs / 100 + interval_cs / 100  # Master_Down_Interval >= 3 intervals + skew
+        self.bound = 3 * interval_cs / 100  # below any Master_Down_Interval (3 intervals + Skew_Time)
         self.two_masters_since: float | None = None
         self.counters: dict[int, tuple[object, dict[str, int]]] = {}
         self.lan.observers.append(self.check_every_event)
