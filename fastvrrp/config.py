@@ -288,8 +288,6 @@ _UNIMPLEMENTED_SYNC_GROUP = frozenset(
     "track_file track_process track_bfd notify_deleted notify_priority_changes smtp_alert global_tracking "
     "sync_group_tracking_weight".split()
 )
-_UNIMPLEMENTED_SCRIPT = frozenset(["user"])
-
 _VIP_OPTIONS_WITH_VALUE = frozenset("brd peer preferred_lft".split())
 _VIP_FLAGS = frozenset("home -nodad mngtmpaddr noprefixroute autojoin no_track use_vmac".split())
 _SCOPES = frozenset("site link host nowhere global".split())
@@ -438,11 +436,18 @@ class _Loader:
     def command(self, st: Statement) -> ScriptCommand | None:
         """`keyword <STRING>|<QUOTED-STRING> [username [:][groupname]]`."""
         self.no_block(st)
-        if not st.args:
+        if not st.args or not st.args[0].text.strip():
             self.error(st.keyword, f"{st.name} needs a command; write `{st.name} \"/path/to/script arg\"`")
             return None
         user, group = self.user_group(st, st.args[1:])
-        return ScriptCommand(st.args[0].text, user, group)
+        command = ScriptCommand(st.args[0].text, user, group)
+        try:
+            command.argv
+        except ValueError:
+            self.error(st.args[0], f"{st.name} {command.command!r} has an unbalanced quote; keep single quotes "
+                                   "in pairs inside the command")
+            return None
+        return command
 
     def user_group(self, st: Statement, words: tuple[Token, ...]) -> tuple[str | None, str | None]:
         """`[username [:][groupname]]` after a command: unquoted arguments would land here."""
@@ -452,6 +457,18 @@ class _Loader:
         user = words[0].text if words else None
         group = words[1].text.lstrip(":") or None if len(words) > 1 else None
         return user, group
+
+    def account(self, st: Statement) -> tuple[str, str | None] | None:
+        """`username [:][groupname]`, whom scripts run as (script_user, a vrrp_script's user)."""
+        self.no_block(st)
+        if not st.args:
+            self.error(st.keyword, f"{st.name} needs a user name; write `{st.name} keepalived_script`")
+            return None
+        if len(st.args) > 2:
+            extra = " ".join(t.text for t in st.args[2:])
+            self.warn(st.args[2], f"{st.name} takes a user and a group; '{extra}' ignored")
+        group = st.args[1].text.lstrip(":") or None if len(st.args) > 1 else None
+        return st.args[0].text, group
 
     def block_of(self, st: Statement) -> tuple[Statement, ...]:
         if st.block is None:
@@ -543,10 +560,9 @@ class _Loader:
             elif st.name == "enable_script_security":
                 self.set(draft, st, "enable_script_security", self.flag(st))
             elif st.name == "script_user":
-                token = self.one(st, "keepalived_script") if len(st.args) < 2 else st.args[0]
-                if token:
-                    self.set(draft, st, "script_user", token.text)
-                    draft.values["script_group"] = self.user_group(st, st.args)[1]
+                account = self.account(st)
+                self.set(draft, st, "script_user", account and account[0])
+                draft.values["script_group"] = account and account[1]
             elif st.name in _UNIMPLEMENTED_GLOBAL:
                 self.ignored(st)
             else:
@@ -571,8 +587,8 @@ class _Loader:
                 self.set(draft, st, st.name, self.integer(st, 1, 2**31 - 1))
             elif st.name == "init_fail":
                 self.set(draft, st, "init_fail", self.flag(st))
-            elif st.name in _UNIMPLEMENTED_SCRIPT:
-                self.ignored(st)
+            elif st.name == "user":
+                self.set(draft, st, "user", self.account(st))
             else:
                 self.unknown(st, f"vrrp_script {draft.name}")
         if "script" not in draft.values:
@@ -583,6 +599,9 @@ class _Loader:
             return None
         values = draft.values
         values.setdefault("timeout_s", values.get("interval_s", 1.0))
+        if "user" in values:
+            user, group = values.pop("user")
+            values["script"] = replace(values["script"], user=user, group=group)
         return VrrpScript(draft.name, file=draft.where.file, line=draft.where.line, **values)
 
     def weight(self, st: Statement, words: tuple[Token, ...]) -> tuple[int | None, bool | None]:

@@ -185,7 +185,7 @@ def test_comments_braces_and_quotes(tmp_path):
         """\
         ! a comment
         # another
-        global_defs { router_id "my router" }   ! block on one line
+        global_defs { router_id "my #router!" }   ! block on one line
         vrrp_script chk_web{script "/usr/bin/curl -s 'http://x/a b'"}
         vrrp_instance VI_1
         {
@@ -202,7 +202,7 @@ def test_comments_braces_and_quotes(tmp_path):
     )
     path = Path(path)
     config = load_config(path)
-    assert config.global_defs == GlobalDefs(router_id="my router")
+    assert config.global_defs == GlobalDefs(router_id="my #router!")
     assert config.scripts == (
         VrrpScript("chk_web", ScriptCommand("/usr/bin/curl -s 'http://x/a b'"), file=str(path), line=4),
     )
@@ -338,6 +338,7 @@ vrrp_script chk_haproxy {
 }
 vrrp_script chk_disk {
     script /usr/local/bin/chk_disk
+    user nobody nogroup
 }
 vrrp_instance VI_4 {
     state BACKUP
@@ -489,7 +490,7 @@ def test_every_keyword(tmp_path):
                 v3_checksum_as_v2=False,
                 dont_track_primary=True,
                 file=path,
-                line=26,
+                line=27,
             ),
             VrrpInstance(
                 name="VI_6",
@@ -514,7 +515,7 @@ def test_every_keyword(tmp_path):
                 garp_lower_prio_repeat=4,
                 v3_checksum_as_v2=True,
                 file=path,
-                line=71,
+                line=72,
             ),
             VrrpInstance(
                 name="VI_2",
@@ -536,7 +537,7 @@ def test_every_keyword(tmp_path):
                 garp_lower_prio_repeat=4,
                 v3_checksum_as_v2=True,
                 file=path,
-                line=82,
+                line=83,
             ),
         ),
         scripts=(
@@ -553,7 +554,7 @@ def test_every_keyword(tmp_path):
                 file=path,
                 line=14,
             ),
-            VrrpScript("chk_disk", ScriptCommand("/usr/local/bin/chk_disk"), file=path, line=23),
+            VrrpScript("chk_disk", ScriptCommand("/usr/local/bin/chk_disk", "nobody", "nogroup"), file=path, line=23),
         ),
         sync_groups=(
             SyncGroup(
@@ -566,16 +567,16 @@ def test_every_keyword(tmp_path):
                     any=ScriptCommand("/etc/keepalived/group.sh"),
                 ),
                 file=path,
-                line=97,
+                line=98,
             ),
         ),
         warnings=(
-            Diagnostic(path, 80, "warning", DELAY_WITH_MASTER),
+            Diagnostic(path, 81, "warning", DELAY_WITH_MASTER),
         ),
         files=(path,),
     )
     located = [(x.name, x.line) for x in (*config.instances, *config.scripts, *config.sync_groups)]
-    assert located == [("VI_4", 26), ("VI_6", 71), ("VI_2", 82), ("chk_haproxy", 14), ("chk_disk", 23), ("G1", 97)]
+    assert located == [("VI_4", 27), ("VI_6", 72), ("VI_2", 83), ("chk_haproxy", 14), ("chk_disk", 23), ("G1", 98)]
     assert [i.family for i in config.instances] == [4, 6, 4]
     assert config.instance("VI_6").multicast_group == "ff02::12"
     assert config.script("chk_disk").timeout_s == 1.0
@@ -1000,11 +1001,11 @@ def test_check_prints_every_part_of_a_full_config():
     out, err = io.StringIO(), io.StringIO()
     path = DATA / "full.conf"
     assert check_command(str(path), out, err) == 0
-    assert err.getvalue() == f"{path}:80: warning: {DELAY_WITH_MASTER}\n"
+    assert err.getvalue() == f"{path}:81: warning: {DELAY_WITH_MASTER}\n"
     assert out.getvalue() == textwrap.dedent(f"""\
         global_defs: router_id lb1, vrrp_version 3, garp master delay 2 s repeat 3 refresh every 60 s
 
-        vrrp_instance VI_4 ({path}:26)
+        vrrp_instance VI_4 ({path}:27)
           state:      BACKUP
           interface:  eth1
           VRID:       10
@@ -1029,7 +1030,7 @@ def test_check_prints_every_part_of_a_full_config():
                       stop '/etc/keepalived/stop.sh'
                       any '/etc/keepalived/notify.sh'
 
-        vrrp_instance VI_6 ({path}:71)
+        vrrp_instance VI_6 ({path}:72)
           state:      MASTER
           interface:  eth1
           VRID:       10
@@ -1044,7 +1045,7 @@ def test_check_prints_every_part_of_a_full_config():
           tracking:   none
           notify:     none
 
-        vrrp_instance VI_2 ({path}:82)
+        vrrp_instance VI_2 ({path}:83)
           state:      BACKUP
           interface:  eth1
           VRID:       20
@@ -1148,3 +1149,16 @@ def test_any_text_gives_a_config_or_a_config_error(text):
             assert e.diagnostics and all(d.severity in ("error", "warning") and d.line >= 1 for d in e.diagnostics)
         else:
             assert all(d.severity == "warning" for d in config.warnings)
+
+
+def test_commands_must_split_into_arguments(tmp_path):
+    assert refused(
+        tmp_path,
+        "vrrp_script chk {\n    script \"/bin/it's\"\n    user\n}\n"
+        + instance_text(*BASE, "notify_master \"\"", "track_script { chk }"),
+    ) == [
+        ("keepalived.conf", 2, "error", "script \"/bin/it's\" has an unbalanced quote; keep single quotes in pairs "
+                                        "inside the command"),
+        ("keepalived.conf", 3, "error", "user needs a user name; write `user keepalived_script`"),
+        ("keepalived.conf", 11, "error", 'notify_master needs a command; write `notify_master "/path/to/script arg"`'),
+    ]
