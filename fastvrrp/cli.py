@@ -14,6 +14,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return check_command(args.file, sys.stdout, sys.stderr)
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .daemon import serve
+    from .logs import setup_logging
+
+    setup_logging(syslog=args.syslog, debug=args.debug)
+    return serve(args.file, pid_file=args.pid_file, use_uvloop=not args.no_uvloop)
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     repo = Path(__file__).resolve().parent.parent
     if not (repo / "bench" / f"{args.what}.py").exists():
@@ -27,6 +35,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fastvrrp", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the VRRP instances of a keepalived.conf in the foreground")
+    run.add_argument("-f", "--file", default="/etc/keepalived/keepalived.conf")
+    run.add_argument("--pid-file", help="write our pid here while running")
+    run.add_argument("--syslog", action="store_true", help="log to syslog too (stderr always)")
+    run.add_argument("--debug", action="store_true", help="log debug lines")
+    run.add_argument("--no-uvloop", action="store_true", help="use asyncio's own event loop")
+    run.set_defaults(func=_cmd_run)
 
     check = sub.add_parser("check", help="parse a keepalived.conf and print the model or the errors")
     check.add_argument("-f", "--file", default="/etc/keepalived/keepalived.conf")

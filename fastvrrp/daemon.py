@@ -1,0 +1,583 @@
+"""`fastvrrp run`: the event-loop driver around the sans-IO protocol core.
+
+The driver is small on purpose.  Inputs (a drained socket, the timer, a link change, a signal)
+go to the `VirtualRouter` of their instance; the actions it returns are carried out in order:
+adverts at once on the raw socket, VIP changes and gratuitous bursts on a per-instance queue
+(so netlink never delays an advert), notify scripts on another.  One timerfd, armed at the
+earliest deadline of all instances, wakes the loop within tens of microseconds; adverts of
+instances due together go out in one wake-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import ipaddress
+import logging
+import os
+import shlex
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from . import wire
+from .actions import Action, AddVips, Log, RemoveVips, RunNotify, SendAdvert, SendGratuitous, StateChanged
+from .advert import ADDR_LIST_ERR, AUTH_FAILURE, IP_TTL_ERR, REASONS, Expected, check_advert, pack_table
+from .announce import build_garp, build_unsolicited_na
+from .config import ConfigError, load_config
+from .config_model import Config, GlobalDefs, VrrpInstance
+from .locks import AlreadyRunning, claim, instance_lock_name
+from .logs import LOGGER_NAME, RateLimiter
+from .protocol import MASTER, VirtualRouter
+from .runtime import INTERFACE_TRACK, advertised_vips, excluded_vips, expected, instance_family, router_settings
+from .runtime import checksum_form as instance_checksum_form
+from .sockets import PacketSocket, ReceiveBatch, VrrpSocket
+from .timerfd import TimerFd
+from .netlink_thread import NetlinkThread
+from .vips import InterfaceGone, LinkEvent, RtnlMonitor, Vip, VipError, VipManager
+
+log = logging.getLogger(LOGGER_NAME)
+
+LATE_TIMER_WARNING = 0.005
+"""A wake-up this late (seconds) is logged, as keepalived's "A thread timer expired"."""
+SHUTDOWN_GRACE = 5.0
+"""Seconds a clean stop waits for queued VIP removals before sweeping them itself."""
+
+
+@dataclass
+class Instance:
+    """One configured instance and its runtime: router, sockets, queues."""
+
+    config: VrrpInstance
+    router: VirtualRouter
+    expected: Expected
+    vsock: VrrpSocket
+    psock: PacketSocket
+    vips: tuple[tuple[str, Vip], ...]
+    """Every VIP to install, advertised and excluded, with its device."""
+    destinations: tuple[bytes | None, ...]
+    """None: the multicast group; else the unicast peers (packed)."""
+    checksum_form: str
+    key: int
+    ops: asyncio.Queue = field(default_factory=asyncio.Queue)
+    notifies: asyncio.Queue = field(default_factory=asyncio.Queue)
+    tasks: list[asyncio.Task] = field(default_factory=list)
+    adverts: dict[tuple[int, int], list[tuple[bytes, bytes | None]]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+@dataclass
+class Channel:
+    """One raw socket per (interface, family), shared by its instances, demultiplexed by VRID."""
+
+    vsock: VrrpSocket
+    by_vrid: dict[int, Instance] = field(default_factory=dict)
+    table: bytes = b""
+    drops: dict[str, int] = field(default_factory=dict)
+    """Drops that name no instance of ours (foreign VRID, unreadable header)."""
+
+
+class Daemon:
+    """Runs the instances of one keepalived.conf until a signal stops it."""
+
+    def __init__(self, config_path: str, global_defs: GlobalDefs, *, pid_file: str | None = None) -> None:
+        self.config_path = config_path
+        self.global_defs = global_defs
+        self.pid_file = pid_file
+        self.instances: dict[str, Instance] = {}
+        self.channels: dict[tuple[str, int], Channel] = {}
+        self.packet_sockets: dict[str, PacketSocket] = {}
+        self.locks: dict[str, object] = {}
+        self.timer = TimerFd()
+        self.batch = ReceiveBatch()
+        self.limiter = RateLimiter(1.0)
+        self.timer_lag: list[float] = []
+        self._heap: list[tuple[float, int]] = []
+        self._scheduled: dict[int, float] = {}
+        self._by_key: dict[int, Instance] = {}
+        self._next_key = 0
+        self._stop = asyncio.Event()
+        self._reload = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.netlink: NetlinkThread | None = None
+        self.monitor: RtnlMonitor | None = None
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    async def run(self, config: Config) -> int:
+        """Serve `config` (already loaded and valid) until SIGTERM/SIGINT; returns the exit status."""
+        self._loop = asyncio.get_running_loop()
+        self.netlink = NetlinkThread()
+        self.monitor = RtnlMonitor(addresses=False, links=True)
+        try:
+            self._loop.add_reader(self.timer.fileno(), self._on_timer)
+            self._loop.add_reader(self.monitor.fileno(), self._on_link_events)
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                self._loop.add_signal_handler(signum, self._stop.set)
+            self._loop.add_signal_handler(signal.SIGHUP, self._reload.set)
+            await self._apply(config)
+            self._write_pid_file()
+            log.info("fastvrrp started: %d instance(s), codec %s", len(self.instances), wire.IMPLEMENTATION)
+            while not self._stop.is_set():
+                waiters = [asyncio.ensure_future(self._stop.wait()), asyncio.ensure_future(self._reload.wait())]
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                for waiter in waiters:
+                    waiter.cancel()
+                if self._reload.is_set() and not self._stop.is_set():
+                    self._reload.clear()
+                    await self._reload_config()
+            log.info("Stopping")
+            await self._stop_instances(list(self.instances.values()))
+            return 0
+        finally:
+            await self._sweep_vips(list(self.instances.values()))
+            self._close()
+
+    def _close(self) -> None:
+        assert self._loop is not None
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            self._loop.remove_signal_handler(signum)
+        self._loop.remove_reader(self.timer.fileno())
+        self.timer.close()
+        if self.monitor is not None:
+            self._loop.remove_reader(self.monitor.fileno())
+            self.monitor.close()
+        for channel in self.channels.values():
+            self._loop.remove_reader(channel.vsock.fileno())
+            channel.vsock.close()
+        for psock in self.packet_sockets.values():
+            psock.close()
+        for lock in self.locks.values():
+            lock.close()  # type: ignore[attr-defined]
+        if self.netlink is not None:
+            self.netlink.close()
+        if self.pid_file:
+            try:
+                os.unlink(self.pid_file)
+            except FileNotFoundError:
+                pass
+
+    def _write_pid_file(self) -> None:
+        if self.pid_file:
+            with open(self.pid_file, "w") as f:
+                f.write(f"{os.getpid()}\n")
+
+    # -- configuration: start, reload, stop ------------------------------------------------
+
+    async def _apply(self, config: Config) -> None:
+        """Make the running instances those of `config`; unchanged instances are not touched.
+
+        A reload that changes nothing must not move a VIP (a known keepalived complaint): an
+        instance whose configuration is equal keeps its router, state and timers.
+        """
+        wanted = {inst.name: inst for inst in config.instances}
+        stale = [i for name, i in self.instances.items() if wanted.get(name) != i.config]
+        if stale:
+            await self._stop_instances(stale)
+        new = [inst for name, inst in wanted.items() if name not in self.instances]
+        names = {
+            inst.name: instance_lock_name(inst.interface, instance_family(inst), inst.virtual_router_id) for inst in new
+        }
+        for name, sock in zip(names, claim(names.values())):
+            self.locks[name] = sock
+        created = [self._create(inst) for inst in new]
+        self._refresh_tables()
+        now = time.monotonic()
+        for instance in created:
+            await self._remove_leftovers(instance)
+            actions = instance.router.start(now)
+            if not self.monitor.links.get(instance.config.interface, False):
+                actions += instance.router.set_interface_state(False, now)
+            for track in instance.config.track_interfaces:
+                if not self.monitor.links.get(track.name, False):
+                    actions += instance.router.set_track_state(INTERFACE_TRACK + track.name, False, now)
+            self._execute(instance, actions)
+            self._schedule(instance)
+        self._arm()
+
+    def _create(self, config: VrrpInstance) -> Instance:
+        family = instance_family(config)
+        channel = self.channels.get((config.interface, family))
+        if channel is None:
+            channel = Channel(VrrpSocket(config.interface, family))
+            self.channels[(config.interface, family)] = channel
+            self._loop.add_reader(channel.vsock.fileno(), self._on_readable, channel)
+        if config.interface not in self.packet_sockets:
+            self.packet_sockets[config.interface] = PacketSocket(config.interface)
+        peers = tuple(p.address.packed for p in config.unicast_peers)
+        installed = tuple(zip((v.dev for v in config.virtual_ipaddress), advertised_vips(config))) + tuple(
+            zip((v.dev for v in config.virtual_ipaddress_excluded), excluded_vips(config))
+        )
+        instance = Instance(
+            config=config,
+            router=VirtualRouter(router_settings(config, channel.vsock.source)),
+            expected=expected(config),
+            vsock=channel.vsock,
+            psock=self.packet_sockets[config.interface],
+            vips=installed,
+            destinations=peers or (None,),
+            checksum_form=instance_checksum_form(config, self.global_defs),
+            key=self._next_key,
+        )
+        self._next_key += 1
+        channel.by_vrid[config.virtual_router_id] = instance
+        self.instances[config.name] = instance
+        self._by_key[instance.key] = instance
+        instance.tasks = [
+            asyncio.ensure_future(self._ops_worker(instance)),
+            asyncio.ensure_future(self._notify_worker(instance)),
+        ]
+        return instance
+
+    def _refresh_tables(self) -> None:
+        for channel in self.channels.values():
+            channel.table = pack_table(i.expected for i in channel.by_vrid.values())
+
+    async def _remove_leftovers(self, instance: Instance) -> None:
+        """VIPs of ours still on an interface after a crash: say so; start() removes them."""
+        for dev, vip in instance.vips:
+            try:
+                present = await self.netlink.call(VipManager.present, dev, [vip])
+            except VipError:
+                continue
+            if present:
+                log.info("(%s) removing leftover VIP %s on %s from an earlier run", instance.name, vip, dev)
+
+    async def _stop_instances(self, instances: list[Instance]) -> None:
+        """Clean stop: masters send priority 0 (RFC 5798 §6.4.3), every VIP goes, then the sockets."""
+        now = time.monotonic()
+        for instance in instances:
+            self._execute(instance, instance.router.shutdown(now))
+        pending = [instance.ops.join() for instance in instances]
+        try:
+            await asyncio.wait_for(asyncio.gather(*pending), SHUTDOWN_GRACE)
+        except asyncio.TimeoutError:
+            log.warning("VIP removal did not finish within %.0f s; sweeping", SHUTDOWN_GRACE)
+        await self._sweep_vips(instances)
+        for instance in instances:
+            for task in instance.tasks:
+                task.cancel()
+            self._forget(instance)
+        self._refresh_tables()
+
+    def _forget(self, instance: Instance) -> None:
+        self.instances.pop(instance.name, None)
+        self._by_key.pop(instance.key, None)
+        self._scheduled.pop(instance.key, None)
+        lock = self.locks.pop(instance.name, None)
+        if lock is not None:
+            lock.close()  # type: ignore[attr-defined]
+        key = (instance.config.interface, instance_family(instance.config))
+        channel = self.channels.get(key)
+        if channel is not None:
+            channel.by_vrid.pop(instance.config.virtual_router_id, None)
+            if not channel.by_vrid:
+                self._loop.remove_reader(channel.vsock.fileno())
+                channel.vsock.close()
+                del self.channels[key]
+
+    async def _sweep_vips(self, instances: Iterable[Instance]) -> None:
+        """Whatever happened before, leave none of our VIPs behind (idempotent removes)."""
+        if self.netlink is None:
+            return
+        for instance in instances:
+            for dev, vip in instance.vips:
+                try:
+                    await self.netlink.call(VipManager.remove, dev, vip)
+                except VipError as e:
+                    log.warning("(%s) %s", instance.name, e)
+
+    async def _reload_config(self) -> None:
+        log.info("Reloading %s", self.config_path)
+        try:
+            config = load_config(self.config_path)
+        except ConfigError as e:
+            for diagnostic in e.diagnostics:
+                log.error("%s", diagnostic)
+            log.error("Reload aborted: the running configuration is kept")
+            return
+        self.global_defs = config.global_defs
+        try:
+            await self._apply(config)
+        except AlreadyRunning as e:
+            log.error("Reload aborted: %s", e)
+            return
+        log.info("Reload done: %d instance(s)", len(self.instances))
+
+    # -- inputs ------------------------------------------------------------------------------
+
+    def _on_timer(self) -> None:
+        self.timer.consume()
+        now = time.monotonic()
+        if self._heap and self._heap[0][0] <= now:
+            self._note_lag(now - self._heap[0][0], now)
+        heap, scheduled = self._heap, self._scheduled
+        while heap and heap[0][0] <= now:
+            deadline, key = heapq.heappop(heap)
+            if scheduled.get(key) != deadline:
+                continue
+            del scheduled[key]
+            instance = self._by_key.get(key)
+            if instance is None:
+                continue
+            due = instance.router.get_timer()
+            if due is not None and due <= now:
+                self._execute(instance, instance.router.handle_timer(now))
+            self._schedule(instance)
+        self._arm()
+
+    def _note_lag(self, lag: float, now: float) -> None:
+        self.timer_lag.append(lag)
+        if len(self.timer_lag) > 4096:
+            del self.timer_lag[:2048]
+        if lag > LATE_TIMER_WARNING:
+            suppressed = self.limiter.allow("timer", now)
+            if suppressed is not None:
+                log.warning("A thread timer expired %.3f ms ago (%d similar suppressed)", lag * 1e3, suppressed)
+
+    def _on_readable(self, channel: Channel) -> None:
+        batch = self.batch
+        n = batch.drain(channel.vsock)
+        if not n:
+            return
+        batch.validate(channel.table)
+        now = time.monotonic()
+        family = channel.vsock.family
+        for i in range(n):
+            packet = batch.packet(i)
+            code = batch.results[i]
+            if code:
+                self._drop(channel, i, REASONS[code - 1], now)
+                continue
+            if family == 4:
+                advert = wire.parse_ipv4(packet)
+            else:
+                addrs = batch.addrs[32 * i : 32 * i + 32]
+                advert = wire.parse_ipv6(packet, addrs[:16], addrs[16:], batch.hop_limits[i])
+            instance = channel.by_vrid[advert.vrid]
+            if check_advert(advert, instance.expected):
+                instance.router.counters[ADDR_LIST_ERR] = instance.router.counters.get(ADDR_LIST_ERR, 0) + 1
+            self._execute(instance, instance.router.receive_advert(advert, advert.source, now))
+            self._schedule(instance)
+        self._arm()
+
+    def _drop(self, channel: Channel, i: int, reason: str, now: float) -> None:
+        """Count a rejected packet on its instance when its VRID is one of ours; log rate-limited."""
+        packet = self.batch.packet(i)
+        at = (packet[0] & 0x0F) * 4 + 1 if channel.vsock.family == 4 and packet else 1
+        instance = channel.by_vrid.get(packet[at]) if len(packet) > at else None
+        if instance is None:
+            channel.drops[reason] = channel.drops.get(reason, 0) + 1
+            return
+        instance.router.record_drop(reason)
+        suppressed = self.limiter.allow((instance.name, reason), now)
+        if suppressed is None:
+            return
+        source = self._source_text(channel, i)
+        if reason == IP_TTL_ERR:
+            ttl = packet[8] if channel.vsock.family == 4 else self.batch.hop_limits[i]
+            line = f"invalid TTL/HL from {source}. Received {ttl} and expect 255"
+        elif reason == AUTH_FAILURE:
+            line = f"received an invalid passwd from {source}!"
+        else:
+            line = f"dropped advert from {source}: {reason}"
+        tail = f" ({suppressed} similar suppressed)" if suppressed else ""
+        log.warning("(%s) %s%s", instance.name, line, tail)
+
+    def _source_text(self, channel: Channel, i: int) -> str:
+        if channel.vsock.family == 4:
+            packet = self.batch.packet(i)
+            return str(ipaddress.IPv4Address(bytes(packet[12:16]))) if len(packet) >= 16 else "?"
+        return str(ipaddress.IPv6Address(bytes(self.batch.addrs[32 * i : 32 * i + 16])))
+
+    def _on_link_events(self) -> None:
+        now = time.monotonic()
+        for event in self.monitor.read():
+            if not isinstance(event, LinkEvent):
+                continue
+            for instance in list(self.instances.values()):
+                actions: list[Action] = []
+                tracked = {t.name for t in instance.config.track_interfaces}
+                if event.ifname == instance.config.interface and not instance.config.dont_track_primary:
+                    actions += instance.router.set_interface_state(event.up, now)
+                if event.ifname in tracked:
+                    actions += instance.router.set_track_state(INTERFACE_TRACK + event.ifname, event.up, now)
+                if actions:
+                    self._execute(instance, actions)
+                    self._schedule(instance)
+        self._arm()
+
+    # -- timers --------------------------------------------------------------------------------
+
+    def _schedule(self, instance: Instance) -> None:
+        """Queue the instance's next deadline if it is earlier than the one already queued.
+
+        A later deadline (a backup's Master_Down timer pushed back by each advert) needs no
+        work now: the earlier entry fires, finds nothing due, and re-queues the real deadline.
+        """
+        deadline = instance.router.get_timer()
+        if deadline is None:
+            return
+        queued = self._scheduled.get(instance.key)
+        if queued is None or deadline < queued:
+            self._scheduled[instance.key] = deadline
+            heapq.heappush(self._heap, (deadline, instance.key))
+
+    def _arm(self) -> None:
+        heap = self._heap
+        while heap and self._scheduled.get(heap[0][1]) != heap[0][0]:
+            heapq.heappop(heap)
+        if heap:
+            self.timer.arm(heap[0][0])
+        elif self.timer.deadline is not None:
+            self.timer.disarm()
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def _execute(self, instance: Instance, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, SendAdvert):
+                self._send_advert(instance, action.priority, action.interval_cs)
+            elif isinstance(action, (AddVips, RemoveVips, SendGratuitous)):
+                instance.ops.put_nowait(action)
+            elif isinstance(action, RunNotify):
+                instance.notifies.put_nowait(action)
+            elif isinstance(action, (StateChanged, Log)):
+                level = action.level if isinstance(action, Log) else logging.INFO
+                log.log(level, "%s", action.line)
+
+    def _send_advert(self, instance: Instance, priority: int, interval_cs: int) -> None:
+        messages = instance.adverts.get((priority, interval_cs))
+        if messages is None:
+            messages = [(self._build(instance, priority, interval_cs, dst), dst) for dst in instance.destinations]
+            instance.adverts[(priority, interval_cs)] = messages
+        for message, dst in messages:
+            try:
+                instance.vsock.send_advert(message, dst)
+            except OSError as e:
+                instance.router.record_drop("advert_send_err")
+                suppressed = self.limiter.allow((instance.name, "send"), time.monotonic())
+                if suppressed is not None:
+                    log.warning("(%s) cannot send advert on %s: %s", instance.name, instance.vsock.ifname, e.strerror)
+
+    def _build(self, instance: Instance, priority: int, interval_cs: int, dst: bytes | None) -> bytes:
+        settings = instance.router.settings
+        return wire.build_advert(
+            settings.version,
+            settings.vrid,
+            priority,
+            interval_cs,
+            settings.vips,
+            auth_type=instance.expected.auth_type,
+            password=instance.expected.password,
+            src=instance.vsock.source,
+            dst=instance.vsock.group if dst is None else dst,
+            checksum_form=instance.checksum_form,
+        )
+
+    async def _ops_worker(self, instance: Instance) -> None:
+        """VIP changes and gratuitous bursts, in the order the core asked for them."""
+        while True:
+            action = await instance.ops.get()
+            try:
+                if isinstance(action, AddVips):
+                    await self._change_vips(instance, add=True)
+                elif isinstance(action, RemoveVips):
+                    await self._change_vips(instance, add=False)
+                else:
+                    self._send_gratuitous(instance, action)
+            except Exception:  # the worker must survive anything one action does
+                log.exception("(%s) %s failed", instance.name, type(action).__name__)
+            finally:
+                instance.ops.task_done()
+
+    async def _change_vips(self, instance: Instance, *, add: bool) -> None:
+        for dev, vip in instance.vips:
+            try:
+                if add:
+                    await self.netlink.call(VipManager.add, dev, vip)
+                else:
+                    await self.netlink.call(VipManager.remove, dev, vip)
+            except InterfaceGone as e:
+                log.warning("(%s) %s", instance.name, e)
+            except VipError as e:
+                log.error("(%s) %s", instance.name, e)
+
+    def _send_gratuitous(self, instance: Instance, action: SendGratuitous) -> None:
+        if instance.router.state != MASTER:
+            return  # stepped down while the burst waited behind netlink
+        mac = instance.psock.mac
+        frames = [
+            build_garp(mac, vip) if len(vip) == 4 else build_unsolicited_na(mac, vip) for vip in action.vips
+        ]
+        try:
+            instance.psock.send_frames(frames * action.count)
+        except OSError as e:
+            log.warning("(%s) cannot send gratuitous frames on %s: %s", instance.name, instance.psock.ifname, e)
+
+    async def _notify_worker(self, instance: Instance) -> None:
+        """Notify scripts, one at a time per instance, never on the loop's critical path."""
+        while True:
+            action: RunNotify = await instance.notifies.get()
+            notifies = instance.config.notifies
+            specific = {"MASTER": notifies.master, "BACKUP": notifies.backup, "FAULT": notifies.fault}
+            specific["STOP"] = notifies.stop
+            commands = [(c, []) for c in (specific.get(action.state),) if c is not None]
+            if notifies.any is not None:
+                kind = "GROUP" if action.group else "INSTANCE"
+                commands.append((notifies.any, [kind, action.instance, action.state, str(action.priority)]))
+            for command, extra in commands:
+                await _run_script(instance.name, command.argv + extra)
+            instance.notifies.task_done()
+
+
+
+async def _run_script(instance: str, argv: list[str]) -> None:
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, start_new_session=True
+        )
+        status = await process.wait()
+    except OSError as e:
+        log.error("(%s) cannot run %s: %s", instance, shlex.join(argv), e.strerror)
+        return
+    log.info("(%s) script %s exited with status %d", instance, shlex.join(argv), status)
+
+
+def serve(config_path: str, *, pid_file: str | None = None, use_uvloop: bool = True) -> int:
+    """Load the configuration (failing before anything is touched), then run until stopped."""
+    try:
+        config = load_config(config_path)
+    except ConfigError as e:
+        for diagnostic in e.diagnostics:
+            log.error("%s", diagnostic)
+        log.error("%s: configuration rejected; nothing was changed", config_path)
+        return 1
+    except OSError as e:
+        log.error("%s: %s", config_path, e.strerror)
+        return 2
+    for warning in config.warnings:
+        log.warning("%s", warning)
+    if any(i.track_scripts for i in config.instances):
+        log.warning("track_script is not run by this version; tracked scripts count as up")
+
+    async def main() -> int:
+        return await Daemon(config_path, config.global_defs, pid_file=pid_file).run(config)
+
+    runner: Callable[..., int] = asyncio.run
+    if use_uvloop:
+        try:
+            import uvloop
+
+            runner = uvloop.run
+        except ImportError:
+            log.info("uvloop not available; using asyncio's loop")
+    try:
+        return runner(main())
+    except AlreadyRunning as e:
+        log.error("%s", e)
+        return 1
