@@ -583,3 +583,56 @@ def test_ipv6_router_announces_with_unsolicited_neighbour_adverts() -> None:
     peer = link_local + b"\x80"
     router.receive_advert(Advert(3, 1, 255, 100, (vip6,), 0, b"", CHECKSUM_PSEUDO_HEADER, peer), peer, 0.5)
     assert (router.state, router.master_address) == (BACKUP, peer)
+
+
+def test_sync_groups_fail_over_together_between_two_hosts() -> None:
+    """keepalived's vrrp_sync_group: one instance's fault moves the whole group to the other host."""
+
+    def host(i: int, priority: int) -> SyncGroup:
+        members = [
+            VirtualRouter(settings(i, priority, name=name, vrid=vrid, advert_interval_cs=10))
+            for name, vrid in (("VI_1", 1), ("VI_2", 2))
+        ]
+        return SyncGroup("G", members)
+
+    hosts = [host(0, 200), host(1, 100)]
+    dead_links: set[tuple[int, str]] = set()
+
+    def carry_out(src: int, actions: list[Action], now: float) -> None:
+        """Deliver adverts at once to the same instance on the other host, unless a link is down."""
+        for action in actions:
+            dst = 1 - src
+            if isinstance(action, SendAdvert) and not {(src, action.instance), (dst, action.instance)} & dead_links:
+                s = hosts[src].routers[action.instance].settings
+                sent = Advert(3, s.vrid, action.priority, action.interval_cs, s.vips, 0, b"",
+                              CHECKSUM_PSEUDO_HEADER, s.primary_address)
+                carry_out(dst, hosts[dst].receive_advert(action.instance, sent, sent.source, now), now)
+
+    def run(start: float, until: float) -> None:
+        for ms in range(round(start * 1000), round(until * 1000) + 1):
+            for i, group in enumerate(hosts):
+                if (deadline := group.get_timer()) is not None and deadline <= ms / 1000:
+                    carry_out(i, group.handle_timer(ms / 1000), ms / 1000)
+
+    def states(i: int) -> tuple[str, str]:
+        return hosts[i].routers["VI_1"].state, hosts[i].routers["VI_2"].state
+
+    for i, group in enumerate(hosts):
+        carry_out(i, group.start(0.0), 0.0)
+    run(0.0, 1.0)
+    assert (states(0), states(1)) == ((MASTER, MASTER), (BACKUP, BACKUP))
+
+    # VI_1's link dies on the first host: its priority 0 cannot leave, but VI_2's does, and the
+    # second host's VI_1 follows its VI_2 at once instead of waiting Master_Down_Interval.
+    dead_links.add((0, "VI_1"))
+    carry_out(0, hosts[0].set_interface_state("VI_1", False, 1.0), 1.0)
+    assert states(0) == (FAULT, FAULT)
+    run(1.001, 1.0 + skew_time(3, 100, 10) + 0.001)
+    assert states(1) == (MASTER, MASTER)
+
+    # The link returns: the first host preempts with both instances.
+    dead_links.clear()
+    carry_out(0, hosts[0].set_interface_state("VI_1", True, 2.0), 2.0)
+    assert states(0) == (BACKUP, BACKUP)
+    run(2.001, 2.0 + master_down_interval(3, 200, 10) + 0.002)
+    assert (states(0), states(1)) == ((MASTER, MASTER), (BACKUP, BACKUP))
