@@ -95,6 +95,8 @@ def compare(priority: int, source: bytes, ours: int, our_address: bytes) -> str:
 
 LOG_PERIOD = 1.0
 """Seconds between two log lines of one kind triggered by peers: a flood must not flood the log."""
+RIVAL_LOG_PERIOD = 60.0
+"""Seconds between two diagnoses of a split brain: a standing condition, not an event."""
 
 
 class SettingsError(ValueError):
@@ -201,11 +203,12 @@ class VirtualRouter:
         self._weights: dict[str, int] = {t.name: t.weight for t in settings.track}
         self._tracked_up: dict[str, bool] = dict.fromkeys(self._weights, True)
         self._faults: set[str] = set()
-        self._clear_timers()
+        self._reset()
         self._log_next: dict[str, float] = {}
         self._log_suppressed: dict[str, int] = {}
 
-    def _clear_timers(self) -> None:
+    def _reset(self) -> None:
+        """Timers and what we learnt of peers: nothing of it survives a stop or a FAULT."""
         self._master_down_at: float | None = None
         self._adver_at: float | None = None
         self._second_burst_at: float | None = None
@@ -214,6 +217,8 @@ class VirtualRouter:
         self._last_burst = -math.inf
         self._last_extra_advert = -math.inf
         self._lower_master_since: float | None = None
+        self._rival: tuple[bytes, float, float] | None = None
+        """A lower-priority master we keep hearing: its address, since when, last heard."""
 
     # -- what the driver reads -------------------------------------------------------------
 
@@ -278,7 +283,7 @@ class VirtualRouter:
         """
         if self.state != INIT:
             raise RuntimeError(f"({self.name}) start() in state {self.state}")
-        self._clear_timers()
+        self._reset()
         actions: list[Action] = [self._remove_vips()]
         if self._faults:
             self._enter(FAULT, actions)
@@ -369,7 +374,7 @@ class VirtualRouter:
             return actions
         if self.state == MASTER:
             self._leave_master(actions)
-        self._clear_timers()
+        self._reset()
         self.master_address = None
         self._enter(INIT, actions)
         self._notify(STOP, actions)
@@ -470,12 +475,32 @@ class VirtualRouter:
             " forcing new election"
         )
         self._log_limited("election", now, actions, text)
+        self._diagnose_rival(source, now, actions)
         # RFC 9568 sends at once; we send at most one such extra advert per interval, so that a
         # flood of spoofed low priorities cannot make us flood in turn.
         if now >= self._last_extra_advert + self._advert_interval:
             self._last_extra_advert = now
             self._send_advert(ours, actions)
         self._reannounce(now, actions)
+
+    def _diagnose_rival(self, source: bytes, now: float, actions: list[Action]) -> None:
+        """Say plainly why a lower-priority master persists: it does not take our adverts.
+
+        It would have stepped down on our first advert; still there after three of them, the
+        loss is one-way -- most often a firewall dropping IP protocol 112 on its side.
+        """
+        patience = 3 * self._advert_interval
+        if self._rival is None or self._rival[0] != source or now - self._rival[2] > patience:
+            self._rival = (source, now, now)
+            return
+        self._rival = (source, self._rival[1], now)
+        if now - self._rival[1] >= patience:
+            text = (
+                f"{_text(source)} stays master with lower priority: it does not accept our adverts"
+                " (VRRP, IP protocol 112, blocked on its input? `iptables -I INPUT -p vrrp -j ACCEPT`"
+                " before any REJECT; or a configuration mismatch)"
+            )
+            self._log_limited("rival", now, actions, text, period=RIVAL_LOG_PERIOD)
 
     def _reannounce(self, now: float, actions: list[Action]) -> None:
         """Refresh the LAN's ARP / neighbour caches after a competing master was heard.
@@ -573,6 +598,7 @@ class VirtualRouter:
         actions.append(self._log("removing VIPs."))
         self.counters["release_master"] += 1
         self._adver_at = self._second_burst_at = self._refresh_at = self._reannounce_at = None
+        self._rival = None
         self.master_address = None
 
     def _to_backup(self, now: float, actions: list[Action], note: str = "") -> None:
@@ -603,7 +629,7 @@ class VirtualRouter:
             self._enter(FAULT, actions)
             if was_master:
                 self._leave_master(actions)
-            self._clear_timers()
+            self._reset()
             self.master_address = None
             self._notify(FAULT, actions)
         else:
@@ -649,7 +675,7 @@ class VirtualRouter:
     def _log(self, text: str, level: int = LOG_INFO) -> Log:
         return Log(self.name, level, f"({self.name}) {text}")
 
-    def _log_limited(self, kind: str, now: float, actions: list[Action], text: str) -> None:
+    def _log_limited(self, kind: str, now: float, actions: list[Action], text: str, period: float = LOG_PERIOD) -> None:
         """At most one line of a `kind` per LOG_PERIOD; the next one says how many were held back.
 
         Not `logs.RateLimiter`: the core must not import the logging module.
@@ -657,7 +683,7 @@ class VirtualRouter:
         if now < self._log_next.get(kind, -math.inf):
             self._log_suppressed[kind] = self._log_suppressed.get(kind, 0) + 1
             return
-        self._log_next[kind] = now + LOG_PERIOD
+        self._log_next[kind] = now + period
         held = self._log_suppressed.pop(kind, 0)
         actions.append(self._log(text + (f" ({held} similar lines suppressed)" if held else ""), LOG_WARNING))
 

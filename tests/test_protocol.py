@@ -470,6 +470,11 @@ def test_master_backup_experiment() -> None:
     lan.block(0, 1)
     lan.run_until(40.0)
     assert lan.masters() == [0, 1] and lan.vip_owners() == [0, 1]
+    diagnoses = [(t, a.line) for t, _, a in lan.actions_of(Log, 0) if "does not accept our adverts" in a.line]
+    assert len(diagnoses) == 1  # once a minute: a standing condition
+    assert "10.0.201.2 stays master with lower priority" in diagnoses[0][1] and "-p vrrp" in diagnoses[0][1]
+    split = lan.actions_of(AddVips, 1, since=20.0)[0][0]
+    assert diagnoses[0][0] == pytest.approx(split + lan.delay + 3.0)  # three of our adverts went unanswered
 
     # 5. The fix heals it within one advert interval: one master, and the rightful owner's
     #    re-announcement is the last the LAN hears, so ARP caches end up pointing at it.
