@@ -149,7 +149,7 @@ LIFE_OF_A_MASTER = [
          MDI_100, tick, BECOME_MASTER, MASTER, MDI_100 + 1, A, BM),
     Step("RFC 5798 §6.4.3: Adver_Timer fires -> send an advert, reset the timer",
          MDI_100 + 1, tick, ["advert 100"], MASTER, MDI_100 + 2, A, BM | {"advert_sent": 2}),
-    Step("keepalived: second gratuitous burst after garp_master_delay (5 s)",
+    Step("keepalived: second gratuitous burst after garp_master_delay (5 s); the skipped ticks send one advert",
          MDI_100 + 5, tick, ["advert 100", "garp x5", GARP_LOG], MASTER, MDI_100 + 6, A,
          BM | {"advert_sent": 3, "garp_bursts": 2}),
     Step("RFC 9568 §6.4.3: a lower priority -> advert at once; re-announcement deferred to 1 s after the last burst",
