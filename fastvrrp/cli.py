@@ -19,7 +19,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .logs import setup_logging
 
     setup_logging(syslog=args.syslog, debug=args.debug)
-    return serve(args.file, pid_file=args.pid_file, use_uvloop=not args.no_uvloop)
+    return serve(args.file, pid_file=args.pid_file, dump_dir=args.dump_dir, use_uvloop=not args.no_uvloop)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the VRRP instances of a keepalived.conf in the foreground")
     run.add_argument("-f", "--file", default="/etc/keepalived/keepalived.conf")
     run.add_argument("--pid-file", help="write our pid here while running")
+    run.add_argument("--dump-dir", default="/tmp", help="where SIGUSR1/SIGUSR2 write fastvrrp.data/.stats")
     run.add_argument("--syslog", action="store_true", help="log to syslog too (stderr always)")
     run.add_argument("--debug", action="store_true", help="log debug lines")
     run.add_argument("--no-uvloop", action="store_true", help="use asyncio's own event loop")

@@ -18,8 +18,8 @@ import os
 import shlex
 import signal
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 from . import wire
 from .actions import Action, AddVips, Log, RemoveVips, RunNotify, SendAdvert, SendGratuitous, StateChanged
@@ -27,14 +27,15 @@ from .advert import ADDR_LIST_ERR, AUTH_FAILURE, IP_TTL_ERR, REASONS, Expected, 
 from .announce import build_garp, build_unsolicited_na
 from .config import ConfigError, load_config
 from .config_model import Config, GlobalDefs, VrrpInstance
+from .dumps import DATA_FILE, STATS_FILE, format_data, format_stats
 from .locks import AlreadyRunning, claim, instance_lock_name
 from .logs import LOGGER_NAME, RateLimiter
+from .netlink_thread import NetlinkThread
 from .protocol import MASTER, VirtualRouter
 from .runtime import INTERFACE_TRACK, advertised_vips, excluded_vips, expected, instance_family, router_settings
 from .runtime import checksum_form as instance_checksum_form
 from .sockets import PacketSocket, ReceiveBatch, VrrpSocket
 from .timerfd import TimerFd
-from .netlink_thread import NetlinkThread
 from .vips import InterfaceGone, LinkEvent, RtnlMonitor, Vip, VipError, VipManager
 
 log = logging.getLogger(LOGGER_NAME)
@@ -84,8 +85,11 @@ class Channel:
 class Daemon:
     """Runs the instances of one keepalived.conf until a signal stops it."""
 
-    def __init__(self, config_path: str, global_defs: GlobalDefs, *, pid_file: str | None = None) -> None:
+    def __init__(
+        self, config_path: str, global_defs: GlobalDefs, *, pid_file: str | None = None, dump_dir: str = "/tmp"
+    ) -> None:
         self.config_path = config_path
+        self.dump_dir = dump_dir
         self.global_defs = global_defs
         self.pid_file = pid_file
         self.instances: dict[str, Instance] = {}
@@ -119,6 +123,8 @@ class Daemon:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 self._loop.add_signal_handler(signum, self._stop.set)
             self._loop.add_signal_handler(signal.SIGHUP, self._reload.set)
+            self._loop.add_signal_handler(signal.SIGUSR1, self._dump, DATA_FILE, format_data)
+            self._loop.add_signal_handler(signal.SIGUSR2, self._dump, STATS_FILE, format_stats)
             await self._apply(config)
             self._write_pid_file()
             log.info("fastvrrp started: %d instance(s), codec %s", len(self.instances), wire.IMPLEMENTATION)
@@ -139,7 +145,7 @@ class Daemon:
 
     def _close(self) -> None:
         assert self._loop is not None
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
             self._loop.remove_signal_handler(signum)
         self._loop.remove_reader(self.timer.fileno())
         self.timer.close()
@@ -160,6 +166,15 @@ class Daemon:
                 os.unlink(self.pid_file)
             except FileNotFoundError:
                 pass
+
+    def _dump(self, name: str, formatter: Callable[[Iterable[VirtualRouter]], str]) -> None:
+        path = os.path.join(self.dump_dir, name)
+        try:
+            with open(path + ".tmp", "w") as f:
+                f.write(formatter(i.router for i in self.instances.values()))
+            os.replace(path + ".tmp", path)
+        except OSError as e:
+            log.error("cannot write %s: %s", path, e.strerror)
 
     def _write_pid_file(self) -> None:
         if self.pid_file:
@@ -548,7 +563,7 @@ async def _run_script(instance: str, argv: list[str]) -> None:
     log.info("(%s) script %s exited with status %d", instance, shlex.join(argv), status)
 
 
-def serve(config_path: str, *, pid_file: str | None = None, use_uvloop: bool = True) -> int:
+def serve(config_path: str, *, pid_file: str | None = None, dump_dir: str = "/tmp", use_uvloop: bool = True) -> int:
     """Load the configuration (failing before anything is touched), then run until stopped."""
     try:
         config = load_config(config_path)
@@ -566,7 +581,7 @@ def serve(config_path: str, *, pid_file: str | None = None, use_uvloop: bool = T
         log.warning("track_script is not run by this version; tracked scripts count as up")
 
     async def main() -> int:
-        return await Daemon(config_path, config.global_defs, pid_file=pid_file).run(config)
+        return await Daemon(config_path, config.global_defs, pid_file=pid_file, dump_dir=dump_dir).run(config)
 
     runner: Callable[..., int] = asyncio.run
     if use_uvloop:

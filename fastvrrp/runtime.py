@@ -36,9 +36,9 @@ def vip_devices(instance: VrrpInstance) -> tuple[str, ...]:
 
 def checksum_form(instance: VrrpInstance, global_defs: GlobalDefs) -> str:
     """keepalived's `v3_checksum_as_v2`: the RFC 9568 message-only form for v3 over IPv4."""
-    if instance.version == 3 and instance_family(instance) == 4:
-        if instance.v3_checksum_as_v2 or global_defs.v3_checksum_as_v2:
-            return CHECKSUM_MESSAGE
+    as_v2 = instance.v3_checksum_as_v2 or global_defs.v3_checksum_as_v2
+    if as_v2 and instance.version == 3 and instance_family(instance) == 4:
+        return CHECKSUM_MESSAGE
     return CHECKSUM_PSEUDO_HEADER
 
 

@@ -1,0 +1,86 @@
+"""keepalived-style dump files: SIGUSR1 writes `fastvrrp.data`, SIGUSR2 `fastvrrp.stats`.
+
+The layout follows keepalived's `/tmp/keepalived.data` and `/tmp/keepalived.stats`, so that
+exporters and scripts that scrape those files keep working; the directory is an option
+(`--dump-dir`) because several daemons share one /tmp in the lab and the tests.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Iterable
+
+from .protocol import VirtualRouter
+
+DATA_FILE = "fastvrrp.data"
+STATS_FILE = "fastvrrp.stats"
+
+_STATS_LAYOUT: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("Advertisements", (("Received", "advert_rcvd"), ("Sent", "advert_sent"))),
+    ("", (("Became master", "become_master"), ("Released master", "release_master"))),
+    (
+        "Packet Errors",
+        (
+            ("Length", "packet_len_err"),
+            ("TTL", "ip_ttl_err"),
+            ("Invalid Type", "invalid_type_rcvd"),
+            ("Advertisement Interval", "advert_interval_err"),
+            ("Address List", "addr_list_err"),
+        ),
+    ),
+    (
+        "Authentication Errors",
+        (("Invalid Type", "invalid_authtype"), ("Type Mismatch", "authtype_mismatch"), ("Failure", "auth_failure")),
+    ),
+    ("Priority Zero", (("Received", "pri_zero_rcvd"), ("Sent", "pri_zero_sent"))),
+)
+
+
+def format_stats(routers: Iterable[VirtualRouter]) -> str:
+    """keepalived's statistics dump, one block per instance, then every other counter we keep."""
+    lines = []
+    for router in routers:
+        counters = router.counters
+        lines.append(f"VRRP Instance: {router.name}")
+        shown = set()
+        for heading, rows in _STATS_LAYOUT:
+            indent = "  "
+            if heading:
+                lines.append(f"  {heading}:")
+                indent = "    "
+            for label, key in rows:
+                lines.append(f"{indent}{label}: {counters.get(key, 0)}")
+                shown.add(key)
+        others = sorted(k for k in counters if k not in shown)
+        if others:
+            lines.append("  Other:")
+            lines.extend(f"    {key}: {counters[key]}" for key in others)
+    return "\n".join(lines) + "\n"
+
+
+def format_data(routers: Iterable[VirtualRouter]) -> str:
+    """keepalived's data dump: each instance's configuration and current state."""
+    lines = [f"------< VRRP Topology >------  {time.strftime('%Y-%m-%d %H:%M:%S')}"]
+    for router in routers:
+        s = router.settings
+        master = ipaddress.ip_address(router.master_address) if router.master_address else "none"
+        interval = f"{s.advert_interval_cs // 100} sec" if s.version == 2 else f"{s.advert_interval_cs * 10} milli-sec"
+        lines += [
+            f" VRRP Instance = {s.name}",
+            f"   VRRP Version = {s.version}",
+            f"   State = {router.state}",
+            f"   Interface = {s.interface}",
+            f"   Using src_ip = {ipaddress.ip_address(s.primary_address)}",
+            f"   Virtual Router ID = {s.vrid}",
+            f"   Priority = {s.priority}",
+            f"   Effective priority = {router.effective_priority}",
+            f"   Advert interval = {interval}",
+            f"   Preempt = {'enabled' if s.preempt else 'disabled'}",
+            f"   Preempt delay = {s.preempt_delay:g} secs",
+            f"   Accept = {'enabled' if s.accept_mode else 'disabled'}",
+            f"   Master router = {master}",
+            f"   Virtual IP ({len(s.vips)}):",
+        ]
+        lines += [f"     {ipaddress.ip_address(v)} dev {s.interface}" for v in s.vips]
+    return "\n".join(lines) + "\n"

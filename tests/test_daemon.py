@@ -1,0 +1,220 @@
+"""`fastvrrp run` for real: two daemons (or one and keepalived 2.2.7) on a bridge in namespaces.
+
+Timing bounds come from the protocol (RFC 5798 §6.1, RFC 3768 §6.1) plus a slack for a loaded
+CI machine; the benchmark, not these tests, measures how close to the bound we are.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import sys
+
+import pytest
+
+from fastvrrp.peers import InstanceSpec, Peer, vip_holders, wait_until
+from netns_support import Capture, netns_test, stale_namespaces_removed, topology  # noqa: F401 (fixtures)
+
+pytestmark = netns_test
+
+VIP = "10.0.201.100"
+SLACK = 1.0
+"""Seconds allowed beyond a protocol bound for process start-up and a busy CI machine."""
+
+
+def skew_v2(priority: int) -> float:
+    """RFC 3768 §6.1: Skew_Time = (256 - Priority) / 256 seconds."""
+    return (256 - priority) / 256
+
+
+def master_down_v2(priority: int, interval: float = 1.0) -> float:
+    """RFC 3768 §6.1: Master_Down_Interval = 3 * Advertisement_Interval + Skew_Time."""
+    return 3 * interval + skew_v2(priority)
+
+
+def master_down_v3(priority: int, interval: float) -> float:
+    """RFC 5798 §6.1: 3 * Master_Adver_Interval + ((256 - Priority) * Master_Adver_Interval) / 256."""
+    return 3 * interval + (256 - priority) * interval / 256
+
+
+def experiment(topology, tmp_path, impls=("fastvrrp", "fastvrrp"), **spec) -> tuple[Peer, Peer]:
+    """The experiment's master (a, priority 100) and backup (b, priority 50), not yet started."""
+    master = InstanceSpec(state="MASTER", priority=100, **spec)
+    backup = InstanceSpec(state="BACKUP", priority=50, **spec)
+    return (
+        Peer(topology, "a", impls[0], master.render("LVS_201-1"), tmp_path / "a"),
+        Peer(topology, "b", impls[1], backup.render("LVS_201-2"), tmp_path / "b"),
+    )
+
+
+def holders(topology, vip: str = VIP) -> list[str]:
+    return vip_holders(topology, ("a", "b"), vip)
+
+
+def stats(peer: Peer) -> dict[str, int]:
+    """SIGUSR2 → fastvrrp.stats (keepalived's layout); every `label: N` line of the Other block."""
+    path = peer.workdir / "fastvrrp.stats"
+    path.unlink(missing_ok=True)
+    peer.signal(signal.SIGUSR2)
+    assert wait_until(path.exists, 5), "no stats dump after SIGUSR2"
+    return {k: int(v) for k, v in re.findall(r"^\s+(\w+): (\d+)$", path.read_text(), re.M)}
+
+
+@pytest.fixture
+def peers():
+    """Every Peer a test starts is stopped afterwards, whatever happened."""
+    started: list[Peer] = []
+    yield started
+    for peer in started:
+        if peer.running:
+            peer.kill()
+
+
+def test_experiment_start_stop_restart_kill(topology, tmp_path, peers):
+    """EXPERIMENT.md steps 1-3 and a crash, VRRPv2 at 1 s with PASS auth, as users ran it."""
+    a, b = experiment(topology, tmp_path)
+    peers += [a, b]
+    with Capture(topology, "client", tmp_path / "wire.pcap", "ip proto 112") as capture:
+        a.start()
+        b.start()
+        # RFC 3768 §6.4.1: both start as backup; the master's Master_Down timer fires first.
+        assert wait_until(lambda: holders(topology) == ["a"], master_down_v2(100) + SLACK) is not None
+        assert holders(topology) == ["a"]
+
+        # RFC 3768 §6.4.3 shutdown: priority 0, VIPs removed; the backup waits only Skew_Time.
+        assert a.stop() == 0
+        took = wait_until(lambda: holders(topology) == ["b"], skew_v2(50) + SLACK)
+        assert took is not None, f"backup did not take over; a: {a.log()} b: {b.log()}"
+        assert "sent 0 priority" in a.log() and "removing VIPs." in a.log()
+        assert "Backup received priority 0 advertisement" in b.log()
+
+        # Restart: a waits as backup, then preempts the lower-priority master (RFC 3768 §6.4.2).
+        a.start()
+        assert wait_until(lambda: holders(topology) == ["a"], master_down_v2(100) + SLACK) is not None
+    rows = capture.fields("ip.src", "vrrp.prio", "vrrp.checksum.status", "ip.ttl", "vrrp.auth_string")
+    assert ["10.0.201.1", "0", "1", "255", "1111"] in rows, "tshark saw no priority-0 advert from a"
+    assert all(r[2:4] == ["1", "255"] for r in rows), "tshark found a bad checksum or TTL"
+
+    # A crash leaves the VIP on a; b takes over after Master_Down_Interval.
+    a.kill()
+    assert wait_until(lambda: "b" in holders(topology), master_down_v2(50) + SLACK) is not None
+    assert holders(topology) == ["a", "b"]  # a's kernel still has the stale VIP
+    a.start()
+    assert wait_until(lambda: holders(topology) == ["b"], 3) is not None, "restart did not remove the stale VIP"
+    assert "removing leftover VIP 10.0.201.100/32 on em1" in a.log()
+    assert wait_until(lambda: holders(topology) == ["a"], master_down_v2(100) + SLACK) is not None
+    assert a.stop() == 0 and b.stop() == 0
+    assert holders(topology) == []
+
+
+def test_link_down_is_fault_and_backup_takes_over(topology, tmp_path, peers):
+    """keepalived's FAULT: the VRRP interface goes down → leave master; up → back to backup."""
+    a, b = experiment(topology, tmp_path, version=3, advert_int="0.1", password=None)
+    peers += [a, b]
+    a.start()
+    b.start()
+    assert wait_until(lambda: holders(topology) == ["a"], master_down_v3(100, 0.1) + SLACK + 2) is not None
+    topology.run("a", ["ip", "link", "set", "em1", "down"])
+    assert wait_until(lambda: "b" in holders(topology), master_down_v3(50, 0.1) + SLACK) is not None
+    assert wait_until(lambda: "Entering FAULT STATE" in a.log(), 2) is not None
+    topology.run("a", ["ip", "link", "set", "em1", "up"])
+    assert wait_until(lambda: holders(topology) == ["a"], master_down_v3(100, 0.1) + SLACK + 2) is not None
+
+
+def test_second_daemon_is_refused_but_namespaces_never_collide(topology, tmp_path, peers):
+    """One daemon per instance per namespace; the same instance in another namespace is fine."""
+    a, b = experiment(topology, tmp_path, version=3, advert_int="0.1", password=None)
+    peers += [a, b]
+    a.start()
+    b.start()  # same VRID and interface name, another namespace
+    assert wait_until(lambda: "fastvrrp started" in a.log() and "fastvrrp started" in b.log(), 5) is not None
+    second = topology.run(
+        "a",
+        [sys.executable, "-m", "fastvrrp", "run", "-f", str(a.config_path), "--dump-dir", str(tmp_path)],
+        check=False,
+        timeout=20,
+    )
+    assert second.returncode == 1
+    assert "another fastvrrp in this network namespace holds fastvrrp/vrrp/em1/ipv4/150" in second.stderr
+    assert a.running and b.running
+
+
+def test_bad_config_fails_before_touching_anything(topology, tmp_path):
+    conf = tmp_path / "bad.conf"
+    conf.write_text(InstanceSpec(state="MASTER", priority=300).render("x"))
+    topology.run("a", ["ip", "addr", "add", f"{VIP}/32", "dev", "em1"])
+    result = topology.run("a", [sys.executable, "-m", "fastvrrp", "run", "-f", str(conf)], check=False)
+    assert result.returncode == 1
+    assert f"{conf}:9:" in result.stderr and "priority 300" in result.stderr
+    assert holders(topology) == ["a"], "a rejected config must not remove (or add) any address"
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        pytest.param({"version": 2, "advert_int": "1"}, id="v2-pass-1s"),
+        pytest.param({"version": 3, "advert_int": "0.1", "password": None}, id="v3-ipv4-100ms"),
+        pytest.param({"version": 3, "advert_int": "0.01", "password": None}, id="v3-ipv4-10ms"),
+        pytest.param({"version": 3, "advert_int": "0.1", "password": None, "vip": "fd00:201::100"}, id="v3-ipv6"),
+    ],
+)
+@pytest.mark.parametrize("ours", ["master", "backup"])
+def test_interop_with_keepalived(topology, tmp_path, peers, spec, ours):
+    """keepalived 2.2.7 on the other router: one master, graceful takeover both ways."""
+    impls = ("fastvrrp", "keepalived") if ours == "master" else ("keepalived", "fastvrrp")
+    a, b = experiment(topology, tmp_path, impls=impls, **spec)
+    peers += [a, b]
+    vip = spec.get("vip", VIP)
+    interval = float(spec["advert_int"])
+    down = master_down_v2(100) if spec["version"] == 2 else master_down_v3(100, interval)
+    a.start()
+    b.start()
+    assert wait_until(lambda: holders(topology, vip) == ["a"], down + SLACK + 2) is not None, a.log() + b.log()
+    # Several intervals with both running: still exactly one master.
+    wait_until(lambda: False, min(10 * interval, 2))
+    assert holders(topology, vip) == ["a"]
+    fast = a if ours == "master" else b
+    if ours == "backup":
+        counters = stats(fast)
+        assert counters["advert_rcvd"] > 0 and counters["auth_failure"] == 0 and counters["chk_err"] == 0
+    assert a.stop() == 0
+    skew = skew_v2(50) if spec["version"] == 2 else (256 - 50) * interval / 256
+    assert wait_until(lambda: holders(topology, vip) == ["b"], skew + SLACK) is not None, a.log() + b.log()
+
+
+def test_wrong_password_is_counted_and_changes_nothing(topology, tmp_path, peers):
+    """RFC 3768 §7.1: an advert whose password does not match is dropped (auth_failure)."""
+    a, b = experiment(topology, tmp_path, impls=("fastvrrp", "keepalived"))
+    b.config_path.write_text(b.config.replace("auth_pass 1111", "auth_pass 2222"))
+    peers += [a, b]
+    a.start()
+    assert wait_until(lambda: holders(topology) == ["a"], master_down_v2(100) + SLACK) is not None
+    b.start()
+    # keepalived rejects our adverts too, so it becomes master as well (split brain) and its
+    # priority-50 adverts reach us: they must neither move us nor trigger re-announcements.
+    assert wait_until(lambda: "b" in holders(topology), master_down_v2(50) + SLACK + 1) is not None
+    wait_until(lambda: False, 2.0)
+    counters = stats(a)
+    assert counters["auth_failure"] >= 1 and counters["advert_rcvd"] == 0
+    assert "received an invalid passwd from 10.0.201.2!" in a.log()
+    assert "forcing new election" not in a.log()
+    assert "a" in holders(topology)
+
+
+def test_reload_keeps_unchanged_instances_advertising(topology, tmp_path, peers):
+    """SIGHUP with an unchanged instance: no state change, no VIP flap (a keepalived complaint)."""
+    a, b = experiment(topology, tmp_path, version=3, advert_int="0.1", password=None)
+    peers += [a, b]
+    a.start()
+    b.start()
+    assert wait_until(lambda: holders(topology) == ["a"], 3) is not None
+    before = a.log().count("Entering")
+    with Capture(topology, "client", tmp_path / "reload.pcap", "ip proto 112") as capture:
+        a.signal(signal.SIGHUP)
+        assert wait_until(lambda: "Reload done" in a.log(), 5) is not None
+        wait_until(lambda: False, 0.5)
+    times = [float(t) for t, in capture.fields("frame.time_relative", display_filter="ip.src==10.0.201.1")]
+    gaps = [t2 - t1 for t1, t2 in zip(times, times[1:])]
+    assert gaps and max(gaps) < 0.3, f"adverts paused during reload: {max(gaps):.3f} s"
+    assert a.log().count("Entering") == before and holders(topology) == ["a"]
+    assert "Entering MASTER STATE" not in b.log()
