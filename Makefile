@@ -22,10 +22,11 @@ hunt: build
 bench: build
 	$(PY) -m bench.wire
 
+# The sanitizer build goes to build/asan, not in place: other processes importing fastvrrp._wire
+# meanwhile keep the ordinary build (an ASan module cannot load without the ASan runtime preloaded).
 fuzz: $(STAMP)
-	FASTVRRP_ASAN=1 $(PY) setup.py -q build_ext --inplace --force
-	status=0; $(PY) fuzz/run.py --seconds $(FUZZ_SECONDS) || status=$$?; \
-	$(PY) setup.py -q build_ext --inplace --force; exit $$status
+	FASTVRRP_ASAN=1 $(PY) setup.py -q build_ext --build-lib build/asan --build-temp build/asan-tmp --force
+	$(PY) fuzz/run.py --asan --extension $$(ls build/asan/fastvrrp/_wire.*.so) --seconds $(FUZZ_SECONDS)
 
 debug: $(STAMP)
 	FASTVRRP_DEBUG_BUILD=1 $(PY) setup.py -q build_ext --inplace --force
