@@ -21,8 +21,8 @@ or (given a second twin) any difference from it.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Callable
 from types import ModuleType
-from typing import Callable
 
 from fastvrrp.advert import RECORD_SIZE, Advert, AdvertError, Expected, pack_table
 

@@ -116,7 +116,7 @@ def child(target: str, extension: str | None, libfuzzer_args: list[str]) -> None
 def summarise(log: str) -> dict[str, str]:
     """Execs, coverage and corpus from libFuzzer's last status line and final stats."""
     summary = {"execs": "?", "exec/s": "?", "cov": "?", "ft": "?", "corpus": "?"}
-    status = re.findall(r"^#(\d+)\s+\w+\s+cov: (\d+) ft: (\d+) corp: (\S+)", log, re.M)
+    status = re.findall(r"^#(\d+)\s+\w+\s+cov: (\d+) ft: (\d+) corp: (\S+)", log, re.MULTILINE)
     if status:
         summary["execs"], summary["cov"], summary["ft"], summary["corpus"] = status[-1]
     for key, stat in (("execs", "number_of_executed_units"), ("exec/s", "average_exec_per_sec")):

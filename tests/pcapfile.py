@@ -8,8 +8,9 @@ in the classic format, so a dependency (dpkt, scapy) would only add a way to be 
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 LINKTYPE_ETHERNET = 1
 ETHERTYPE_IPV4 = 0x0800

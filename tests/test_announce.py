@@ -9,10 +9,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from pcapfile import read_pcap, write_pcap
 
 from fastvrrp import wire
 from fastvrrp.announce import build_garp, build_unsolicited_na
-from pcapfile import read_pcap, write_pcap
 
 PCAPS = Path(__file__).parent / "data" / "pcaps"
 GOLDEN = json.loads((PCAPS / "expected.json").read_text())
@@ -93,7 +93,6 @@ def test_tshark_decodes_our_unsolicited_nas_with_a_good_checksum(tmp_path):
     rows = tshark_fields(path, fields)
     # Checksum status 1 is tshark's "Good"; the flags read Router 0, Solicited 0, Override 1.
     expected = [
-        ["33:33:00:00:00:01", m, v, "ff02::1", "255", "32", "136", "0", "1", "0", "0", "1", v, "2", m]
-        for m, v in cases
+        ["33:33:00:00:00:01", m, v, "ff02::1", "255", "32", "136", "0", "1", "0", "0", "1", v, "2", m] for m, v in cases
     ]
     assert rows == expected

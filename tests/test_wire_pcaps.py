@@ -10,14 +10,15 @@ import ipaddress
 import json
 import struct
 from array import array
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import pytest
+from pcapfile import ETHERTYPE_IPV4, ETHERTYPE_IPV6, ethernet, read_pcap
 
 from fastvrrp import _wire_py
 from fastvrrp.advert import RECORD_FORMAT, RECORD_SIZE, Advert, AdvertError
-from pcapfile import ETHERTYPE_IPV4, ETHERTYPE_IPV6, ethernet, read_pcap
 
 PCAPS = Path(__file__).parent / "data" / "pcaps"
 GOLDEN: dict[str, dict] = json.loads((PCAPS / "expected.json").read_text())
@@ -158,7 +159,9 @@ def test_single_bit_flips_are_dropped_as_the_reference_says_or_decode_differentl
         original = packet.parse(_wire_py)
         if packet.family == 4:
             ignored = IGNORED_IPV4_BYTES | (set(IPV4_DST) if original.checksum_form == "message" else set())
-            cases = [(i, lambda m=m: wire.parse_ipv4(m), lambda m=m: _wire_py.parse_ipv4(m)) for i, m in flips(packet.ip)]
+            cases = [
+                (i, lambda m=m: wire.parse_ipv4(m), lambda m=m: _wire_py.parse_ipv4(m)) for i, m in flips(packet.ip)
+            ]
         else:
             # Only what parse_ipv6 receives: source, destination, hop limit (ancillary data) and payload.
             inputs = packet.ip[8:40] + packet.ip[7:8] + packet.ip[40:]
