@@ -699,7 +699,10 @@ def _next_tick(deadline: float | None, period: float, now: float) -> float:
 
 
 def _text(packed: bytes) -> str:
-    return str(ipaddress.ip_address(packed))
+    """An address for a log line; a length no codec produces still must not raise."""
+    if len(packed) in (4, 16):
+        return str(ipaddress.ip_address(packed))
+    return packed.hex()
 
 
 class SyncGroup:

@@ -641,3 +641,12 @@ def test_sync_groups_fail_over_together_between_two_hosts() -> None:
     assert states(0) == (BACKUP, BACKUP)
     run(2.001, 2.0 + master_down_interval(3, 200, 10) + 0.002)
     assert (states(0), states(1)) == ((MASTER, MASTER), (BACKUP, BACKUP))
+
+
+@given(source=st.binary(max_size=20), priority=st.integers(0, 255), state_changes=st.integers(0, 2))
+def test_odd_source_lengths_do_not_raise(source: bytes, priority: int, state_changes: int) -> None:
+    router = VirtualRouter(settings(0, 100))
+    router.start(0.0)
+    if state_changes:
+        router.handle_timer(10.0)
+    router.receive_advert(advert(priority, source), source, 10.5)
