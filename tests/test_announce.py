@@ -96,3 +96,11 @@ def test_tshark_decodes_our_unsolicited_nas_with_a_good_checksum(tmp_path):
         ["33:33:00:00:00:01", m, v, "ff02::1", "255", "32", "136", "0", "1", "0", "0", "1", v, "2", m] for m, v in cases
     ]
     assert rows == expected
+
+
+def test_pcap_writer_round_trips_through_the_reader(tmp_path):
+    """The tshark tests above trust write_pcap; the reader trusted by the golden tests checks it."""
+    frames = [build_garp(mac(MACS[0]), ip(VIP4S[0])), build_unsolicited_na(mac(MACS[1]), ip(VIP6S[1]))]
+    write_pcap(tmp_path / "both.pcap", frames)
+    assert [f.data for f in read_pcap(tmp_path / "both.pcap")] == frames
+    assert [f.number for f in read_pcap(tmp_path / "both.pcap")] == [1, 2]
