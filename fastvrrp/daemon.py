@@ -375,7 +375,7 @@ class Daemon:
                 advert = wire.parse_ipv6(packet, addrs[:16], addrs[16:], batch.hop_limits[i])
             instance = channel.by_vrid[advert.vrid]
             if check_advert(advert, instance.expected):
-                instance.router.counters[ADDR_LIST_ERR] = instance.router.counters.get(ADDR_LIST_ERR, 0) + 1
+                instance.router.count(ADDR_LIST_ERR)
             self._execute(instance, instance.router.receive_advert(advert, advert.source, now))
             self._schedule(instance)
         self._arm()
@@ -388,7 +388,7 @@ class Daemon:
         if instance is None:
             channel.drops[reason] = channel.drops.get(reason, 0) + 1
             return
-        instance.router.record_drop(reason)
+        instance.router.count(reason)
         suppressed = self.limiter.allow((instance.name, reason), now)
         if suppressed is None:
             return
@@ -474,7 +474,7 @@ class Daemon:
             try:
                 instance.vsock.send_advert(message, dst)
             except OSError as e:
-                instance.router.record_drop("advert_send_err")
+                instance.router.count("advert_send_err")
                 suppressed = self.limiter.allow((instance.name, "send"), time.monotonic())
                 if suppressed is not None:
                     log.warning("(%s) cannot send advert on %s: %s", instance.name, instance.vsock.ifname, e.strerror)

@@ -84,3 +84,24 @@ def format_data(routers: Iterable[VirtualRouter]) -> str:
         ]
         lines += [f"     {ipaddress.ip_address(v)} dev {s.interface}" for v in s.vips]
     return "\n".join(lines) + "\n"
+
+
+def parse_stats(text: str) -> dict[str, dict[str, int]]:
+    """Read a stats dump back into counters by keepalived's names, per instance."""
+    labels = {(heading, label): key for heading, rows in _STATS_LAYOUT for label, key in rows}
+    result: dict[str, dict[str, int]] = {}
+    counters: dict[str, int] = {}
+    heading = ""
+    for line in text.splitlines():
+        if line.startswith("VRRP Instance: "):
+            counters = result.setdefault(line.split(": ", 1)[1], {})
+            heading = ""
+        elif line.endswith(":") and line.startswith("  ") and not line.startswith("    "):
+            heading = line.strip()[:-1]
+        elif ": " in line:
+            label, value = line.strip().rsplit(": ", 1)
+            depth_heading = heading if line.startswith("    ") else ""
+            key = labels.get((depth_heading, label), label if depth_heading == "Other" else None)
+            if key is not None:
+                counters[key] = int(value)
+    return result

@@ -85,20 +85,29 @@ class Peer:
         if self.impl == "fastvrrp":
             return [
                 sys.executable, "-m", "fastvrrp", "run", "-f", str(self.config_path),
-                "--pid-file", str(self.workdir / "fastvrrp.pid"), "--dump-dir", str(self.workdir),
+                "--pid-file", str(self.pid_path), "--dump-dir", str(self.workdir),
             ]  # fmt: skip
         return [
             "keepalived", "-n", "-l", "-D", "-G", "--vrrp", "-f", str(self.config_path),
-            "-p", str(self.workdir / "keepalived.pid"), "-r", str(self.workdir / "vrrp.pid"),
+            "-p", str(self.workdir / "keepalived.pid"), "-r", str(self.pid_path),
         ]  # fmt: skip
 
     def start(self) -> None:
         if self.running:
             raise RuntimeError(f"{self.role}: already running")
+        self.pid_path.unlink(missing_ok=True)
         log = open(self.log_path, "a")
         self.process = self.topology.popen(self.role, self.argv(), stdout=log, stderr=subprocess.STDOUT)
         log.close()
         self.starts += 1
+
+    @property
+    def pid_path(self) -> Path:
+        return self.workdir / ("fastvrrp.pid" if self.impl == "fastvrrp" else "vrrp.pid")
+
+    def wait_ready(self, timeout: float = 10.0) -> bool:
+        """Wait until the daemon wrote its pid file: configuration applied, signals handled."""
+        return wait_until(lambda: self.pid_path.exists() or not self.running, timeout) is not None and self.running
 
     @property
     def running(self) -> bool:
