@@ -164,7 +164,9 @@ class RouterSettings:
             raise SettingsError(f"vrid must be 1..255, not {self.vrid}")
         if not 1 <= self.priority <= 255:
             raise SettingsError(f"priority must be 1..255, not {self.priority}")
-        if not 1 <= self.advert_interval_cs <= 4095 or (self.version == 2 and self.advert_interval_cs % 100):
+        # RFC 5798 §5.2.7: v3 carries 1..4095 cs; RFC 3768 §5.3.7: v2 carries 1..255 whole seconds.
+        limit = 25500 if self.version == 2 else 4095
+        if not 1 <= self.advert_interval_cs <= limit or (self.version == 2 and self.advert_interval_cs % 100):
             raise SettingsError(f"advert interval {self.advert_interval_cs} cs for version {self.version}")
         if self.initial_state not in (BACKUP, MASTER):
             raise SettingsError(f"initial_state must be BACKUP or MASTER, not {self.initial_state!r}")

@@ -352,11 +352,18 @@ def test_reannounce_gap() -> None:
 @pytest.mark.parametrize(
     "changes",
     [{"priority": 0}, {"priority": 256}, {"advert_interval_cs": 0}, {"version": 2, "advert_interval_cs": 150},
-     {"family": 6}, {"version": 2, "family": 6}, {"initial_state": "FAULT"}, {"vip_objects": (1, 2)}, {"vrid": 0}],
+     {"family": 6}, {"version": 2, "family": 6}, {"initial_state": "FAULT"}, {"vip_objects": (1, 2)}, {"vrid": 0},
+     {"advert_interval_cs": 4096}, {"version": 2, "advert_interval_cs": 25600}],
 )
 def test_bad_settings_raise_settings_error(changes: dict) -> None:
     with pytest.raises(SettingsError):
         settings(0, changes.pop("priority", 100), **changes)
+
+
+def test_v2_interval_up_to_255_seconds() -> None:
+    """RFC 3768 §5.3.7: the v2 Adver Int is a whole number of seconds in one octet (1..255)."""
+    router = VirtualRouter(settings(0, 100, version=2, advert_interval_cs=25500))
+    assert router.master_down_interval == 3 * 255 + (256 - 100) / 256
 
 
 def test_starting_twice_is_our_error() -> None:
