@@ -355,6 +355,15 @@ class Daemon:
                 log.warning("A thread timer expired %.3f ms ago (%d similar suppressed)", lag * 1e3, suppressed)
 
     def _on_readable(self, channel: Channel) -> None:
+        """Drain one bounded batch; nothing a peer sends may raise out of here."""
+        try:
+            self._receive_batch(channel)
+        except Exception:
+            suppressed = self.limiter.allow("receive", time.monotonic())
+            if suppressed is not None:
+                log.exception("receive path failed on %s (%d similar suppressed)", channel.vsock.ifname, suppressed)
+
+    def _receive_batch(self, channel: Channel) -> None:
         batch = self.batch
         n = batch.drain(channel.vsock)
         if not n:
