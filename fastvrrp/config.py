@@ -26,11 +26,13 @@ from .config_model import (
     Authentication,
     Config,
     Diagnostic,
+    FileCheck,
     GlobalDefs,
     IPAddress,
     Notifies,
     ScriptCommand,
     SyncGroup,
+    TcpCheck,
     TrackedInterface,
     TrackedScript,
     UnicastPeer,
@@ -273,7 +275,7 @@ _UNIMPLEMENTED_GLOBAL = frozenset(
     "vrrp_no_swap vrrp_cpu_affinity vrrp_rt_priority vrrp_rlimit_rttime checker_priority checker_no_swap "
     "checker_rt_priority checker_cpu_affinity snmp_socket enable_snmp_vrrp enable_snmp_checker enable_snmp_rfc "
     "enable_snmp_rfcv2 enable_snmp_rfcv3 enable_traps enable_dbus dynamic_interfaces vrrp_startup_delay "
-    "vrrp_delay_after_boot max_auto_priority notify_fifo notify_fifo_script vrrp_notify_fifo "
+    "vrrp_delay_after_boot max_auto_priority notify_fifo_script "
     "vrrp_notify_fifo_script log_unknown_vrids vmac_prefix umask".split()
 )
 _UNIMPLEMENTED_INSTANCE = frozenset(
@@ -440,7 +442,7 @@ class _Loader:
             self.error(st.keyword, f"{st.name} needs a command; write `{st.name} \"/path/to/script arg\"`")
             return None
         user, group = self.user_group(st, st.args[1:])
-        command = ScriptCommand(st.args[0].text, user, group)
+        command = ScriptCommand(st.args[0].text, user, group, st.keyword.file, st.keyword.line)
         try:
             command.argv
         except ValueError:
@@ -563,6 +565,10 @@ class _Loader:
                 account = self.account(st)
                 self.set(draft, st, "script_user", account and account[0])
                 draft.values["script_group"] = account and account[1]
+            elif st.name in ("notify_fifo", "vrrp_notify_fifo"):
+                token = self.one(st, "/run/keepalived.fifo")
+                if token is not None:
+                    draft.values["notify_fifos"] = draft.values.get("notify_fifos", ()) + (token.text,)
             elif st.name in _UNIMPLEMENTED_GLOBAL:
                 self.ignored(st)
             else:
@@ -589,20 +595,53 @@ class _Loader:
                 self.set(draft, st, "init_fail", self.flag(st))
             elif st.name == "user":
                 self.set(draft, st, "user", self.account(st))
+            elif st.name == "check":
+                self.set(draft, st, "check", self.health_check(st))
             else:
                 self.unknown(st, f"vrrp_script {draft.name}")
-        if "script" not in draft.values:
-            if "script" not in draft.at:
+        if "script" in draft.at and "check" in draft.at:
+            self.error(draft.at["check"], f"vrrp_script {draft.name} has both a script and a check; "
+                                          "keep one of them, or split them into two vrrp_script blocks")
+            self.failed.add(("vrrp_script", draft.name))
+            return None
+        if "script" not in draft.values and "check" not in draft.values:
+            if "script" not in draft.at and "check" not in draft.at:
                 self.error(draft.where, f"vrrp_script {draft.name} has no script; "
                                         'write `script "/path/to/check"` in it')
             self.failed.add(("vrrp_script", draft.name))
             return None
         values = draft.values
         values.setdefault("timeout_s", values.get("interval_s", 1.0))
-        if "user" in values:
+        if "user" in values and "script" in values:
             user, group = values.pop("user")
             values["script"] = replace(values["script"], user=user, group=group)
+        values.pop("user", None)
         return VrrpScript(draft.name, file=draft.where.file, line=draft.where.line, **values)
+
+    def health_check(self, st: Statement) -> TcpCheck | FileCheck | None:
+        """fastvrrp's `check tcp ADDRESS:PORT` or `check file PATH [exists]` (README, Health checks)."""
+        self.no_block(st)
+        words = [t.text for t in st.args]
+        example = "write `check tcp 127.0.0.1:80`, `check file /run/service.state` or `check file PATH exists`"
+        if len(words) == 2 and words[0] == "tcp":
+            host, _, port = words[1].rpartition(":")
+            try:
+                address = ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
+            except ValueError:
+                address = None
+            if address is None or not port.isdigit() or not 1 <= int(port) <= 65535:
+                self.error(st.args[1], f"check tcp {words[1]!r} is not ADDRESS:PORT; write an IP address and a "
+                                       "port 1..65535, like 127.0.0.1:80 or [::1]:80")
+                return None
+            return TcpCheck(address, int(port))
+        if len(words) in (2, 3) and words[0] == "file" and words[2:] in ([], ["exists"]):
+            if not os.path.isabs(words[1]):
+                self.error(st.args[1], f"check file {words[1]!r} is not an absolute path; write one like "
+                                       "/run/service.state")
+                return None
+            return FileCheck(words[1], exists=len(words) == 3)
+        self.error(st.args[0] if st.args else st.keyword, f"check {' '.join(words)!r} is not a check; {example}")
+        return None
 
     def weight(self, st: Statement, words: tuple[Token, ...]) -> tuple[int | None, bool | None]:
         """`weight N [reverse|noreverse]` as it follows a track entry or stands in a vrrp_script."""
@@ -1068,9 +1107,10 @@ def format_config(config: Config) -> str:
         lines.append(f"  tracking:   {_tracking(i.track_interfaces, i.track_scripts)}")
         lines.append(f"  notify:     {_notifies(i.notifies)}")
     for s in config.scripts:
+        what = repr(s.script.command) if s.script else f"check {s.check}"
         lines += [
             "",
-            f"vrrp_script {s.name}: {s.script.command!r} every {s.interval_s:g} s, timeout {s.timeout_s:g} s, "
+            f"vrrp_script {s.name}: {what} every {s.interval_s:g} s, timeout {s.timeout_s:g} s, "
             f"weight {s.weight}{' reverse' if s.reverse else ''}, rise {s.rise}, fall {s.fall}",
         ]
     for group in config.sync_groups:

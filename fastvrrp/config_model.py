@@ -48,6 +48,8 @@ class ScriptCommand:
     command: str
     user: str | None = None
     group: str | None = None
+    file: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
 
     @property
     def argv(self) -> list[str]:
@@ -110,11 +112,45 @@ class TrackedScript:
 
 
 @dataclass(frozen=True)
+class TcpCheck:
+    """fastvrrp's `check tcp ADDRESS:PORT`: up while a TCP connect completes within the timeout.
+
+    Run inside the daemon, without a fork, so that it can run every few milliseconds.
+    """
+
+    address: IPAddress
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.address}]" if self.address.version == 6 else str(self.address)
+        return f"tcp {host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """fastvrrp's `check file PATH [exists]`, in process like `TcpCheck`.
+
+    Without `exists`, keepalived's `track_file` reading: the file's number, 0 is up and
+    anything else down, a missing or empty file reads as 0.  With `exists`: up while the
+    file exists.
+    """
+
+    path: str
+    exists: bool = False
+
+    def __str__(self) -> str:
+        return f"file {self.path}" + (" exists" if self.exists else "")
+
+
+@dataclass(frozen=True)
 class VrrpScript:
-    """A `vrrp_script` block: a check run every `interval_s`, judged by its exit status."""
+    """A `vrrp_script` block: a check run every `interval_s`, judged by its exit status.
+
+    Exactly one of `script` (a command, forked) and `check` (fastvrrp's in-process check) is set.
+    """
 
     name: str
-    script: ScriptCommand
+    script: ScriptCommand | None = None
     interval_s: float = 1.0
     timeout_s: float = 1.0
     """keepalived's default is the interval."""
@@ -123,6 +159,7 @@ class VrrpScript:
     rise: int = 1
     fall: int = 1
     init_fail: bool = False
+    check: TcpCheck | FileCheck | None = None
     file: str = field(default="", compare=False)
     line: int = field(default=0, compare=False)
 
@@ -230,6 +267,8 @@ class GlobalDefs:
     enable_script_security: bool = False
     script_user: str | None = None
     script_group: str | None = None
+    notify_fifos: tuple[str, ...] = ()
+    """`notify_fifo` and `vrrp_notify_fifo`: FIFOs that get a line per state change."""
 
 
 @dataclass(frozen=True)

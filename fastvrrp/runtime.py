@@ -7,13 +7,61 @@ core: this module is the only place that knows both, so a keyword's meaning is d
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .advert import AUTH_NONE, CHECKSUM_MESSAGE, CHECKSUM_PSEUDO_HEADER, Expected
-from .config_model import GlobalDefs, VrrpInstance
+from .config_model import GlobalDefs, SyncGroup, VrrpInstance
 from .protocol import BACKUP, MASTER, RouterSettings, TrackedObject
 from .vips import Vip
 
 INTERFACE_TRACK = "interface:"
-"""Prefix of a tracked interface's name in the core (scripts will use their own prefix)."""
+"""Prefix of a tracked interface's name in the core."""
+SCRIPT_TRACK = "script:"
+"""Prefix of a tracked `vrrp_script`'s name in the core."""
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """One object an instance tracks, as keepalived weighs it.
+
+    keepalived's `reverse` turns the adjustment around: a positive weight is taken off while
+    the object is up, a negative one added while it is down, and weight 0 means FAULT while
+    the object is *up*.  The core knows only the plain rule, so a reversed object is handed
+    to it with the opposite weight and the opposite state (`core_state`).
+    """
+
+    key: str
+    """The core's name: `interface:NAME` or `script:NAME`."""
+    weight: int
+    reverse: bool = False
+
+    @property
+    def core_weight(self) -> int:
+        return -self.weight if self.reverse else self.weight
+
+    def core_state(self, up: bool) -> bool:
+        return up != self.reverse
+
+
+def tracking(instance: VrrpInstance, group: SyncGroup | None = None) -> tuple[Tracking, ...]:
+    """What `instance` tracks, its sync group's objects included.
+
+    As in keepalived, a sync group member ignores tracking weights: any tracked object that
+    fails puts the member, and with it the group, in FAULT.
+    """
+    weighted = group is None
+    found: dict[str, Tracking] = {}
+    sources = [(instance.track_interfaces, instance.track_scripts)]
+    if group is not None:
+        sources.append((group.track_interfaces, group.track_scripts))
+    for interfaces, scripts in sources:
+        for t in interfaces:
+            key = INTERFACE_TRACK + t.name
+            found[key] = Tracking(key, t.weight if weighted else 0, t.reverse)
+        for t in scripts:
+            key = SCRIPT_TRACK + t.name
+            found[key] = Tracking(key, t.weight if weighted else 0, t.reverse)
+    return tuple(found.values())
 
 
 def instance_family(instance: VrrpInstance) -> int:
@@ -55,10 +103,13 @@ def expected(instance: VrrpInstance) -> Expected:
     )
 
 
-def router_settings(instance: VrrpInstance, primary_address: bytes) -> RouterSettings:
+def router_settings(
+    instance: VrrpInstance, primary_address: bytes, group: SyncGroup | None = None
+) -> RouterSettings:
     """The protocol core's view of an instance; `primary_address` is the packed source we send from."""
-    track = tuple(TrackedObject(INTERFACE_TRACK + t.name, t.weight) for t in instance.track_interfaces)
-    if not instance.dont_track_primary and all(t.name != instance.interface for t in instance.track_interfaces):
+    tracked = tracking(instance, group)
+    track = tuple(TrackedObject(t.key, t.core_weight) for t in tracked)
+    if not instance.dont_track_primary and all(t.key != INTERFACE_TRACK + instance.interface for t in tracked):
         track += (TrackedObject(INTERFACE_TRACK + instance.interface, 0),)
     vips = advertised_vips(instance)
     return RouterSettings(
