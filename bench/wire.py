@@ -272,11 +272,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     budget = 2_000_000 if args.quick else 100_000_000  # ns per repeat
     batch_count = 256 if args.quick else 4096
 
-    try:
-        from fastvrrp import _wire as cython_wire
-    except ImportError as e:
-        cython_wire = None
-        missing = str(e)
+    cython_wire, missing = None, "FASTVRRP_NO_EXTENSIONS is set"
+    if not os.environ.get("FASTVRRP_NO_EXTENSIONS"):
+        try:
+            from fastvrrp import _wire as cython_wire
+        except ImportError as e:
+            missing = str(e)
     print(f"# fastvrrp wire benchmark{' (quick)' if args.quick else ''}")
     print(
         f"cpu: {cpu_model()}, {os.cpu_count()} cores; python {platform.python_version()}; "
