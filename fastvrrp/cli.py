@@ -19,7 +19,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .logs import setup_logging
 
     setup_logging(syslog=args.syslog, debug=args.debug)
-    return serve(args.file, pid_file=args.pid_file, dump_dir=args.dump_dir, use_uvloop=not args.no_uvloop)
+    metrics = None
+    if args.metrics:
+        from .metrics import parse_address
+
+        try:
+            metrics = parse_address(args.metrics)
+        except ValueError as e:
+            print(e, file=sys.stderr)
+            return 2
+    return serve(
+        args.file,
+        pid_file=args.pid_file,
+        dump_dir=args.dump_dir,
+        use_uvloop=not args.no_uvloop,
+        metrics=metrics,
+        control_socket=args.control_socket,
+    )
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from .control import status_command
+
+    return status_command(args.control_socket, args.json, args.watch, sys.stdout, sys.stderr)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -43,14 +65,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--syslog", action="store_true", help="log to syslog too (stderr always)")
     run.add_argument("--debug", action="store_true", help="log debug lines")
     run.add_argument("--no-uvloop", action="store_true", help="use asyncio's own event loop")
+    run.add_argument("--metrics", metavar="ADDR:PORT", help="serve Prometheus metrics here (HTTP, /metrics)")
+    run.add_argument("--control-socket", metavar="PATH", help="control socket (default: abstract, per namespace)")
     run.set_defaults(func=_cmd_run)
+
+    status = sub.add_parser("status", help="ask the fastvrrp of this network namespace how its instances are")
+    status.add_argument("--json", action="store_true", help="print the whole status as JSON")
+    status.add_argument("--watch", type=float, nargs="?", const=1.0, metavar="SECONDS", help="refresh every SECONDS")
+    status.add_argument("--control-socket", metavar="PATH", help="the daemon's --control-socket, if it was given one")
+    status.set_defaults(func=_cmd_status)
 
     check = sub.add_parser("check", help="parse a keepalived.conf and print the model or the errors")
     check.add_argument("-f", "--file", default="/etc/keepalived/keepalived.conf")
     check.set_defaults(func=_cmd_check)
 
     bench = sub.add_parser("bench", help="run a benchmark from bench/")
-    bench.add_argument("what", choices=["wire", "takeover", "advert_gap", "cpu"])
+    bench.add_argument("what", choices=["wire"])
     bench.add_argument("rest", nargs=argparse.REMAINDER)
     bench.set_defaults(func=_cmd_bench)
     return parser

@@ -15,7 +15,6 @@ import heapq
 import ipaddress
 import logging
 import os
-import shlex
 import signal
 import time
 from collections.abc import Callable, Iterable
@@ -25,15 +24,32 @@ from . import wire
 from .actions import Action, AddVips, Log, RemoveVips, RunNotify, SendAdvert, SendGratuitous, StateChanged
 from .advert import ADDR_LIST_ERR, AUTH_FAILURE, IP_TTL_ERR, REASONS, Expected, check_advert, pack_table
 from .announce import build_garp, build_unsolicited_na
+from .checks import Checks
 from .config import ConfigError, load_config
 from .config_model import Config, GlobalDefs, VrrpInstance
+from .config_model import SyncGroup as GroupConfig
 from .dumps import DATA_FILE, STATS_FILE, format_data, format_stats
+from .groups import GroupMember
 from .locks import AlreadyRunning, claim, instance_lock_name
 from .logs import LOGGER_NAME, RateLimiter
 from .netlink_thread import NetlinkThread
-from .protocol import MASTER, VirtualRouter
-from .runtime import INTERFACE_TRACK, advertised_vips, excluded_vips, expected, instance_family, router_settings
+from .notify import NotifyFifos, NotifyQueue
+from .observe import LOOP_LAG_BUCKETS, Histogram, ObservedRouter
+from .protocol import MASTER, SyncGroup, VirtualRouter
+from .runtime import (
+    INTERFACE_TRACK,
+    SCRIPT_TRACK,
+    Tracking,
+    advertised_vips,
+    excluded_vips,
+    expected,
+    instance_family,
+    router_settings,
+    tracking,
+)
 from .runtime import checksum_form as instance_checksum_form
+from .scripts import script_problems
+from .services import Services
 from .sockets import PacketSocket, ReceiveBatch, VrrpSocket
 from .timerfd import TimerFd
 from .vips import InterfaceGone, LinkEvent, RtnlMonitor, Vip, VipError, VipManager
@@ -61,10 +77,15 @@ class Instance:
     """None: the multicast group; else the unicast peers (packed)."""
     checksum_form: str
     key: int
+    tracking: dict[str, Tracking]
+    """What the instance tracks, by the core's name (`interface:em2`, `script:chk`)."""
+    notify: NotifyQueue
+    group_config: GroupConfig | None = None
     ops: asyncio.Queue = field(default_factory=asyncio.Queue)
-    notifies: asyncio.Queue = field(default_factory=asyncio.Queue)
     tasks: list[asyncio.Task] = field(default_factory=list)
     adverts: dict[tuple[int, int], list[tuple[bytes, bytes | None]]] = field(default_factory=dict)
+    garps_sent: int = 0
+    """Gratuitous ARPs / unsolicited NAs sent, frames (not bursts)."""
 
     @property
     def name(self) -> str:
@@ -86,9 +107,18 @@ class Daemon:
     """Runs the instances of one keepalived.conf until a signal stops it."""
 
     def __init__(
-        self, config_path: str, global_defs: GlobalDefs, *, pid_file: str | None = None, dump_dir: str = "/tmp"
+        self,
+        config_path: str,
+        global_defs: GlobalDefs,
+        *,
+        pid_file: str | None = None,
+        dump_dir: str = "/tmp",
+        metrics: tuple[str, int] | None = None,
+        control_socket: str | None = None,
     ) -> None:
         self.config_path = config_path
+        self.metrics_address = metrics
+        self.control_address = control_socket
         self.dump_dir = dump_dir
         self.global_defs = global_defs
         self.pid_file = pid_file
@@ -109,6 +139,12 @@ class Daemon:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.netlink: NetlinkThread | None = None
         self.monitor: RtnlMonitor | None = None
+        self.loop_lag = Histogram(LOOP_LAG_BUCKETS)
+        self.started_at = time.monotonic()
+        self.checks = Checks(self._on_check)
+        self.group_notifies: dict[str, NotifyQueue] = {}
+        self.fifos = NotifyFifos(global_defs.notify_fifos)
+        self.services = Services(self)
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -127,6 +163,7 @@ class Daemon:
             self._loop.add_signal_handler(signal.SIGUSR2, self._dump, STATS_FILE, format_stats)
             await self._apply(config)
             self._write_pid_file()
+            await self.services.start()
             log.info("fastvrrp started: %d instance(s), codec %s", len(self.instances), wire.IMPLEMENTATION)
             while not self._stop.is_set():
                 waiters = [asyncio.ensure_future(self._stop.wait()), asyncio.ensure_future(self._reload.wait())]
@@ -137,10 +174,14 @@ class Daemon:
                     self._reload.clear()
                     await self._reload_config()
             log.info("Stopping")
+            self.services.stopping()
+            self.checks.close()
             await self._stop_instances(list(self.instances.values()))
             return 0
         finally:
+            self.checks.close()
             await self._sweep_vips(list(self.instances.values()))
+            await self.services.close()
             self._close()
 
     def _close(self) -> None:
@@ -161,6 +202,7 @@ class Daemon:
             lock.close()  # type: ignore[attr-defined]
         if self.netlink is not None:
             self.netlink.close()
+        self.fifos.close()
         if self.pid_file:
             try:
                 os.unlink(self.pid_file)
@@ -190,7 +232,18 @@ class Daemon:
         instance whose configuration is equal keeps its router, state and timers.
         """
         wanted = {inst.name: inst for inst in config.instances}
-        stale = [i for name, i in self.instances.items() if wanted.get(name) != i.config]
+        group_of = {member: g for g in config.sync_groups for member in g.members}
+        stale = [
+            i for name, i in self.instances.items() if wanted.get(name) != i.config or group_of.get(name) != i.group_config
+        ]
+        # A sync group moves as one: a change to any member restarts the whole group.
+        changed_groups = {i.group_config.name for i in stale if i.group_config is not None}
+        stopping = {i.name for i in stale}
+        stale += [
+            i
+            for i in self.instances.values()
+            if i.name not in stopping and i.group_config is not None and i.group_config.name in changed_groups
+        ]
         if stale:
             await self._stop_instances(stale)
         new = [inst for name, inst in wanted.items() if name not in self.instances]
@@ -199,22 +252,60 @@ class Daemon:
         }
         for name, sock in zip(names, claim(names.values())):
             self.locks[name] = sock
-        created = [self._create(inst) for inst in new]
+        created = [self._create(inst, group_of.get(inst.name)) for inst in new]
+        self._join_groups(created)
         self._refresh_tables()
-        now = time.monotonic()
+        used = {key.removeprefix(SCRIPT_TRACK) for i in self.instances.values() for key in i.tracking}
+        await self.checks.first_results(self.checks.apply(config.scripts, config.global_defs, used))
         for instance in created:
             await self._remove_leftovers(instance)
-            actions = instance.router.start(now)
-            if not self.monitor.links.get(instance.config.interface, False):
+        # Every member's tracked state is in before any member starts: a group starts as one.
+        now = time.monotonic()
+        for instance in created:
+            actions = []
+            if not instance.config.dont_track_primary and not self.monitor.links.get(instance.config.interface, False):
                 actions += instance.router.set_interface_state(False, now)
-            for track in instance.config.track_interfaces:
-                if not self.monitor.links.get(track.name, False):
-                    actions += instance.router.set_track_state(INTERFACE_TRACK + track.name, False, now)
+            for track in instance.tracking.values():
+                up = self._tracked_up(track.key)
+                actions += instance.router.set_track_state(track.key, track.core_state(up), now)
             self._execute(instance, actions)
+        for instance in created:
+            self._execute(instance, instance.router.start(now))
             self._schedule(instance)
         self._arm()
 
-    def _create(self, config: VrrpInstance) -> Instance:
+    def _join_groups(self, created: list[Instance]) -> None:
+        """Put new sync group members behind one `protocol.SyncGroup` per group."""
+        members: dict[str, list[Instance]] = {}
+        for instance in created:
+            if instance.group_config is not None:
+                members.setdefault(instance.group_config.name, []).append(instance)
+        for name, group_members in members.items():
+            group = SyncGroup(name, [m.router for m in group_members])
+            for member in group_members:
+                member.router = GroupMember(member.router, group)  # type: ignore[assignment]
+            config = group_members[0].group_config
+            self.group_notifies[name] = NotifyQueue(name, config.notifies, self.global_defs)
+
+    def _tracked_up(self, key: str) -> bool:
+        """The current state of a tracked object (before `reverse`): a link, or a check's result."""
+        if key.startswith(INTERFACE_TRACK):
+            return self.monitor.links.get(key.removeprefix(INTERFACE_TRACK), False)
+        check = self.checks.by_name.get(key.removeprefix(SCRIPT_TRACK))
+        return check is not None and check.up
+
+    def _on_check(self, name: str, up: bool) -> None:
+        """A check's debounced state changed: every instance tracking it hears of it."""
+        key = SCRIPT_TRACK + name
+        now = time.monotonic()
+        for instance in list(self.instances.values()):
+            track = instance.tracking.get(key)
+            if track is not None:
+                self._execute(instance, instance.router.set_track_state(key, track.core_state(up), now))
+                self._schedule(instance)
+        self._arm()
+
+    def _create(self, config: VrrpInstance, group: GroupConfig | None) -> Instance:
         family = instance_family(config)
         channel = self.channels.get((config.interface, family))
         if channel is None:
@@ -229,7 +320,7 @@ class Daemon:
         )
         instance = Instance(
             config=config,
-            router=VirtualRouter(router_settings(config, channel.vsock.source)),
+            router=ObservedRouter(router_settings(config, channel.vsock.source, group)),
             expected=expected(config),
             vsock=channel.vsock,
             psock=self.packet_sockets[config.interface],
@@ -237,15 +328,15 @@ class Daemon:
             destinations=peers or (None,),
             checksum_form=instance_checksum_form(config, self.global_defs),
             key=self._next_key,
+            tracking={t.key: t for t in tracking(config, group)},
+            notify=NotifyQueue(config.name, config.notifies, self.global_defs),
+            group_config=group,
         )
         self._next_key += 1
         channel.by_vrid[config.virtual_router_id] = instance
         self.instances[config.name] = instance
         self._by_key[instance.key] = instance
-        instance.tasks = [
-            asyncio.ensure_future(self._ops_worker(instance)),
-            asyncio.ensure_future(self._notify_worker(instance)),
-        ]
+        instance.tasks = [asyncio.ensure_future(self._ops_worker(instance))]
         return instance
 
     def _refresh_tables(self) -> None:
@@ -273,6 +364,13 @@ class Daemon:
         except asyncio.TimeoutError:
             log.warning("VIP removal did not finish within %.0f s; sweeping", SHUTDOWN_GRACE)
         await self._sweep_vips(instances)
+        groups = {i.group_config.name for i in instances if i.group_config is not None}
+        queues = [i.notify for i in instances] + [self.group_notifies[g] for g in groups if g in self.group_notifies]
+        await asyncio.gather(*(q.drain(SHUTDOWN_GRACE) for q in queues))
+        for queue in queues:
+            queue.close()
+        for group in groups:
+            self.group_notifies.pop(group, None)
         for instance in instances:
             for task in instance.tasks:
                 task.cancel()
@@ -316,6 +414,12 @@ class Daemon:
             log.error("Reload aborted: the running configuration is kept")
             return
         self.global_defs = config.global_defs
+        problems = script_problems(config)
+        if problems:
+            for diagnostic in problems:
+                log.error("%s", diagnostic)
+            log.error("Reload aborted: the running configuration is kept")
+            return
         try:
             await self._apply(config)
         except AlreadyRunning as e:
@@ -346,6 +450,7 @@ class Daemon:
         self._arm()
 
     def _note_lag(self, lag: float, now: float) -> None:
+        self.loop_lag.observe(lag)
         self.timer_lag.append(lag)
         if len(self.timer_lag) > 4096:
             del self.timer_lag[:2048]
@@ -423,13 +528,14 @@ class Daemon:
         for event in self.monitor.read():
             if not isinstance(event, LinkEvent):
                 continue
+            key = INTERFACE_TRACK + event.ifname
             for instance in list(self.instances.values()):
                 actions: list[Action] = []
-                tracked = {t.name for t in instance.config.track_interfaces}
                 if event.ifname == instance.config.interface and not instance.config.dont_track_primary:
                     actions += instance.router.set_interface_state(event.up, now)
-                if event.ifname in tracked:
-                    actions += instance.router.set_track_state(INTERFACE_TRACK + event.ifname, event.up, now)
+                track = instance.tracking.get(key)
+                if track is not None:
+                    actions += instance.router.set_track_state(key, track.core_state(event.up), now)
                 if actions:
                     self._execute(instance, actions)
                     self._schedule(instance)
@@ -463,16 +569,31 @@ class Daemon:
     # -- actions -------------------------------------------------------------------------------
 
     def _execute(self, instance: Instance, actions: list[Action]) -> None:
+        """Carry out `actions` in order, each on the instance it names (a sync group's name others)."""
+        moved: list[Instance] = []
         for action in actions:
+            target = instance
+            if action.instance != instance.name or isinstance(action, RunNotify) and action.group:
+                if isinstance(action, RunNotify) and action.group:
+                    self.fifos.write(action)
+                    self.group_notifies[action.instance].put(action)
+                    continue
+                target = self.instances.get(action.instance)
+                if target is None:
+                    continue
+                moved.append(target)
             if isinstance(action, SendAdvert):
-                self._send_advert(instance, action.priority, action.interval_cs)
+                self._send_advert(target, action.priority, action.interval_cs)
             elif isinstance(action, (AddVips, RemoveVips, SendGratuitous)):
-                instance.ops.put_nowait(action)
+                target.ops.put_nowait(action)
             elif isinstance(action, RunNotify):
-                instance.notifies.put_nowait(action)
+                self.fifos.write(action)
+                target.notify.put(action)
             elif isinstance(action, (StateChanged, Log)):
                 level = action.level if isinstance(action, Log) else logging.INFO
                 log.log(level, "%s", action.line)
+        for other in moved:
+            self._schedule(other)
 
     def _send_advert(self, instance: Instance, priority: int, interval_cs: int) -> None:
         messages = instance.adverts.get((priority, interval_cs))
@@ -540,42 +661,26 @@ class Daemon:
         ]
         try:
             instance.psock.send_frames(frames * action.count)
+            instance.garps_sent += len(frames) * action.count
         except OSError as e:
             log.warning("(%s) cannot send gratuitous frames on %s: %s", instance.name, instance.psock.ifname, e)
 
-    async def _notify_worker(self, instance: Instance) -> None:
-        """Notify scripts, one at a time per instance, never on the loop's critical path."""
-        while True:
-            action: RunNotify = await instance.notifies.get()
-            notifies = instance.config.notifies
-            specific = {"MASTER": notifies.master, "BACKUP": notifies.backup, "FAULT": notifies.fault}
-            specific["STOP"] = notifies.stop
-            commands = [(c, []) for c in (specific.get(action.state),) if c is not None]
-            if notifies.any is not None:
-                kind = "GROUP" if action.group else "INSTANCE"
-                commands.append((notifies.any, [kind, action.instance, action.state, str(action.priority)]))
-            for command, extra in commands:
-                await _run_script(instance.name, command.argv + extra)
-            instance.notifies.task_done()
 
-
-
-async def _run_script(instance: str, argv: list[str]) -> None:
-    try:
-        process = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, start_new_session=True
-        )
-        status = await process.wait()
-    except OSError as e:
-        log.error("(%s) cannot run %s: %s", instance, shlex.join(argv), e.strerror)
-        return
-    log.info("(%s) script %s exited with status %d", instance, shlex.join(argv), status)
-
-
-def serve(config_path: str, *, pid_file: str | None = None, dump_dir: str = "/tmp", use_uvloop: bool = True) -> int:
+def serve(
+    config_path: str,
+    *,
+    pid_file: str | None = None,
+    dump_dir: str = "/tmp",
+    use_uvloop: bool = True,
+    metrics: tuple[str, int] | None = None,
+    control_socket: str | None = None,
+) -> int:
     """Load the configuration (failing before anything is touched), then run until stopped."""
     try:
         config = load_config(config_path)
+        problems = script_problems(config)
+        if problems:
+            raise ConfigError(problems)
     except ConfigError as e:
         for diagnostic in e.diagnostics:
             log.error("%s", diagnostic)
@@ -586,11 +691,17 @@ def serve(config_path: str, *, pid_file: str | None = None, dump_dir: str = "/tm
         return 2
     for warning in config.warnings:
         log.warning("%s", warning)
-    if any(i.track_scripts for i in config.instances):
-        log.warning("track_script is not run by this version; tracked scripts count as up")
 
     async def main() -> int:
-        return await Daemon(config_path, config.global_defs, pid_file=pid_file, dump_dir=dump_dir).run(config)
+        daemon = Daemon(
+            config_path,
+            config.global_defs,
+            pid_file=pid_file,
+            dump_dir=dump_dir,
+            metrics=metrics,
+            control_socket=control_socket,
+        )
+        return await daemon.run(config)
 
     runner: Callable[..., int] = asyncio.run
     if use_uvloop:

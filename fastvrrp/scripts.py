@@ -1,0 +1,179 @@
+"""Running the operator's programs (track and notify scripts) without ever blocking the loop.
+
+Every script runs in a session of its own, so that its process group is its pid: a script
+that outlives its timeout is killed with everything it started (a `sleep` under a shell
+included), and nothing it does reaches the daemon's terminal or signals.  Its output goes to
+/dev/null: a script that floods its output costs it nothing and us nothing.
+
+`script_problems` is the check keepalived makes when it loads its configuration, run by
+`fastvrrp run` before anything is touched: a missing or non-executable script, or, with
+`enable_script_security`, one that a user other than root could rewrite, is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import grp
+import os
+import pwd
+import shutil
+import signal
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .config_model import ERROR, Config, Diagnostic, GlobalDefs, ScriptCommand
+
+DEFAULT_SCRIPT_USER = "keepalived_script"
+"""Whom keepalived runs scripts as when `script_user` is not set and this user exists."""
+
+
+@dataclass(frozen=True)
+class Account:
+    """Whom a script runs as; None fields mean "as the daemon"."""
+
+    user: str | None = None
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a script ended: its exit status, or the signal that ended it, or our timeout."""
+
+    status: int | None
+    """The exit status; a negative number is the signal that killed it (asyncio's convention)."""
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 0 and not self.timed_out
+
+    def __str__(self) -> str:
+        if self.timed_out:
+            return "timed out (process group killed)"
+        if self.status is None:
+            return "could not be started"
+        if self.status < 0:
+            return f"killed by signal {-self.status}"
+        return f"exited with status {self.status}"
+
+
+def account(command: ScriptCommand, global_defs: GlobalDefs) -> Account:
+    """keepalived's order: the command's own user, then `script_user`, then keepalived_script."""
+    if command.user:
+        return Account(command.user, command.group)
+    if global_defs.script_user:
+        return Account(global_defs.script_user, global_defs.script_group)
+    try:
+        pwd.getpwnam(DEFAULT_SCRIPT_USER)
+    except KeyError:
+        return Account()
+    return Account(DEFAULT_SCRIPT_USER)
+
+
+def _credentials(who: Account) -> dict[str, object]:
+    """Keyword arguments for `create_subprocess_exec` that drop to `who` (nothing when root stays)."""
+    if who.user is None or os.geteuid() != 0:
+        return {}
+    entry = pwd.getpwnam(who.user)
+    gid = grp.getgrnam(who.group).gr_gid if who.group else entry.pw_gid
+    return {"user": entry.pw_uid, "group": gid, "extra_groups": os.getgrouplist(who.user, gid)}
+
+
+async def run(argv: list[str], who: Account = Account(), timeout: float | None = None) -> Outcome:
+    """Run `argv` to its end, or kill its whole process group after `timeout` seconds."""
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
+            **_credentials(who),  # type: ignore[arg-type]
+        )
+    except (OSError, KeyError, ValueError):
+        return Outcome(None)
+    try:
+        return Outcome(await asyncio.wait_for(process.wait(), timeout))
+    except asyncio.TimeoutError:
+        _kill_group(process.pid)
+        await process.wait()
+        return Outcome(process.returncode, timed_out=True)
+    except asyncio.CancelledError:
+        _kill_group(process.pid)
+        raise
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+# -- the configuration-time check ----------------------------------------------------------------
+
+
+def executable_path(command: ScriptCommand) -> str | None:
+    """Where the command's program is: as written when it has a slash, else found on PATH."""
+    program = command.argv[0]
+    if "/" in program:
+        return os.path.abspath(program)
+    return shutil.which(program)
+
+
+def insecure_reason(path: str) -> str | None:
+    """Why a user other than root could change what runs at `path`, or None.
+
+    keepalived's rule for `enable_script_security`: the file and every directory above it
+    must be owned by root and writable by no one else (no group write for a non-root group,
+    no write for others).
+    """
+    current = os.path.realpath(path)
+    while True:
+        info = os.stat(current)
+        if info.st_uid != 0:
+            return f"{current} is owned by uid {info.st_uid}, not root"
+        if info.st_mode & stat.S_IWGRP and info.st_gid != 0:
+            return f"{current} is writable by group gid {info.st_gid}"
+        if info.st_mode & stat.S_IWOTH:
+            return f"{current} is writable by everyone"
+        if current == "/":
+            return None
+        current = os.path.dirname(current)
+
+
+def _commands(config: Config) -> Iterator[tuple[str, ScriptCommand]]:
+    for script in config.scripts:
+        if script.script is not None:
+            yield f"vrrp_script {script.name}", script.script
+    for owner, notifies in [(f"vrrp_instance {i.name}", i.notifies) for i in config.instances] + [
+        (f"vrrp_sync_group {g.name}", g.notifies) for g in config.sync_groups
+    ]:
+        for kind in ("master", "backup", "fault", "stop", "any"):
+            command = getattr(notifies, kind)
+            if command is not None:
+                yield owner, command
+
+
+def script_problems(config: Config) -> list[Diagnostic]:
+    """Every script that cannot run, or must not under `enable_script_security`, located in the file."""
+    problems = []
+    secure = config.global_defs.enable_script_security
+    for owner, command in _commands(config):
+        where = (command.file, command.line)
+        path = executable_path(command)
+        program = command.argv[0]
+        if path is None or not os.path.exists(path):
+            message = f"{owner}: script {program!r} does not exist; write the full path of an executable"
+        elif not os.path.isfile(path) or not os.access(path, os.X_OK):
+            message = f"{owner}: script {path} is not an executable file; `chmod 755 {path}` or fix the path"
+        elif secure and (reason := insecure_reason(path)):
+            message = (
+                f"{owner}: script {path} is insecure with enable_script_security: {reason}; "
+                f"make it and its directories root-owned and writable only by root"
+            )
+        else:
+            continue
+        problems.append(Diagnostic(*where, ERROR, message))
+    return problems
