@@ -27,6 +27,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CORPUS = HERE / "corpus" / "inputs"
 CRASHES = HERE / "corpus" / "crashes"
+SHIM = ROOT / "build" / "fuzz" / "sancov_forward.so"
 MAX_LEN = 4400
 """Room for a v3/IPv6 message with 255 addresses plus the harness's own prefix."""
 
@@ -66,13 +67,25 @@ def write_seeds() -> int:
 
 
 def sanitizer_env() -> dict[str, str]:
-    """What a gcc ASan build needs in a Python process: the runtime first, no leak report (the
-    interpreter keeps its objects on purpose), and the system allocator so that ASan's redzones
-    surround the bytes objects the codec reads (pymalloc would hide an over-read)."""
+    """What a gcc ASan build needs in a Python process.
+
+    The ASan runtime preloaded, behind `sancov_forward.c` (which keeps libasan's no-op coverage
+    hooks from blinding atheris); no leak report (the interpreter keeps its objects on purpose);
+    and the system allocator, so that ASan's redzones surround the bytes objects the codec reads
+    (pymalloc's arenas would hide an over-read).
+    """
     libasan = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True, text=True, check=True)
+    SHIM.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["gcc", "-O2", "-shared", "-fPIC", "-o", str(SHIM), str(HERE / "sancov_forward.c"), "-ldl"], check=True
+    )
+    core = importlib.util.find_spec("atheris.core_with_libfuzzer")
+    if core is None or core.origin is None:
+        raise SystemExit("fuzz: atheris has no core_with_libfuzzer module")
     return {
-        "LD_PRELOAD": libasan.stdout.strip(),
-        "ASAN_OPTIONS": "detect_leaks=0:allocator_may_return_null=1",
+        "LD_PRELOAD": f"{SHIM} {libasan.stdout.strip()}",
+        "FASTVRRP_ATHERIS_CORE": core.origin,
+        "ASAN_OPTIONS": "detect_leaks=0:verify_asan_link_order=0:allocator_may_return_null=1",
         "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1",
         "PYTHONMALLOC": "malloc",
     }
@@ -175,6 +188,9 @@ def main() -> int:
     )
     for path in found:
         print(f"fuzz: reproducer {path.relative_to(ROOT)}", flush=True)
+    if not s["cov"].isdigit() or int(s["cov"]) == 0:
+        print("fuzz: no coverage was recorded: the fuzzer ran blind", flush=True)
+        return 1
     return 0 if status == 0 and not found else 1
 
 
