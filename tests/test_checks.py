@@ -1,0 +1,263 @@
+"""Operations pieces that need no namespace: checks, scripts, notifies, status, metrics, sd_notify."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import stat
+import textwrap
+import time
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from fastvrrp.actions import RunNotify
+from fastvrrp.checks import Debounce, probe_file, probe_tcp, read_track_file
+from fastvrrp.config import ConfigError, load_config
+from fastvrrp.config_model import FileCheck, Notifies, ScriptCommand, TcpCheck
+from fastvrrp.control import format_status
+from fastvrrp.metrics import families, parse_address
+from fastvrrp.notify import fifo_line, notify_commands
+from fastvrrp.observe import LOOP_LAG_BUCKETS, Histogram
+from fastvrrp.runtime import Tracking
+from fastvrrp.scripts import insecure_reason, run, script_problems
+from fastvrrp.systemd import Notifier
+
+
+def results(debounce: Debounce, outcomes: str) -> list[bool | None]:
+    return [debounce.record(c == "+") for c in outcomes]
+
+
+def test_debounce_first_result_decides_then_rise_and_fall():
+    """keepalived: initially rise - 1, so one success is enough and one failure too."""
+    assert results(Debounce(rise=3, fall=2), "+") == [True]
+    assert results(Debounce(rise=3, fall=2), "-") == [False]
+    d = Debounce(rise=3, fall=2)
+    assert results(d, "+--") == [True, None, False]  # fall 2
+    assert results(d, "++-+++") == [None, None, None, None, None, True]  # rise 3: a failure restarts the count
+
+
+def test_debounce_init_fail_needs_rise_successes():
+    d = Debounce(rise=2, fall=1, init_fail=True)
+    assert not d.up
+    assert results(d, "-++") == [None, None, True]
+
+
+@pytest.mark.parametrize(
+    ("content", "value"), [(None, 0), (b"", 0), (b"0\n", 0), (b" 12 x", 12), (b"-3", -3), (b"0x10", 16), (b"hi", 0)]
+)
+def test_track_file_reading_is_keepalived_strtol(tmp_path, content, value):
+    path = tmp_path / "state"
+    if content is not None:
+        path.write_bytes(content)
+    assert read_track_file(str(path)) == value
+    assert probe_file(FileCheck(str(path))) is (value == 0)
+    assert probe_file(FileCheck(str(path), exists=True)) is (content is not None)
+
+
+def test_tcp_probe_up_and_refused():
+    async def main():
+        server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        up = await probe_tcp(TcpCheck(__import__("ipaddress").ip_address("127.0.0.1"), port), 0.5)
+        server.close()
+        await server.wait_closed()
+        down = await probe_tcp(TcpCheck(__import__("ipaddress").ip_address("127.0.0.1"), port), 0.5)
+        return up, down
+
+    assert asyncio.run(main()) == (True, False)
+
+
+def test_timed_out_script_loses_its_whole_process_group(tmp_path):
+    """A shell that started a child: both are gone once the timeout strikes."""
+    pid_file = tmp_path / "child"
+    argv = ["/bin/sh", "-c", f"sleep 30 & echo $! > {pid_file}; wait"]
+    started = time.monotonic()
+    outcome = asyncio.run(run(argv, timeout=0.3))
+    assert outcome.timed_out and not outcome.ok
+    assert time.monotonic() - started < 5
+    child = int(pid_file.read_text())
+    deadline = time.monotonic() + 2
+    while os.path.exists(f"/proc/{child}") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    state = open(f"/proc/{child}/stat").read().split()[2] if os.path.exists(f"/proc/{child}") else "gone"
+    assert state in ("gone", "Z"), f"the script's child {child} survived its timeout"
+
+
+def test_script_exit_status_and_missing_program():
+    assert asyncio.run(run(["/bin/sh", "-c", "exit 3"])).status == 3
+    assert str(asyncio.run(run(["/nonexistent/check"]))) == "could not be started"
+
+
+def write_conf(tmp_path, body: str):
+    path = tmp_path / "keepalived.conf"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+INSTANCE = """
+vrrp_instance VI_1 {
+    interface em1
+    virtual_router_id 1
+    track_script { chk }
+    virtual_ipaddress { 10.0.0.1 }
+}
+"""
+
+
+def test_check_keyword_parses_tcp_and_file(tmp_path):
+    config = load_config(write_conf(tmp_path, """
+        vrrp_script chk {
+            check tcp [::1]:8080
+            interval 0.01
+            weight -20
+        }
+        vrrp_script flag {
+            check file /run/maintenance exists
+        }
+        """ + INSTANCE))
+    chk = config.script("chk")
+    assert chk.script is None and str(chk.check) == "tcp [::1]:8080" and chk.interval_s == 0.01
+    assert config.script("flag").check == FileCheck("/run/maintenance", exists=True)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("check tcp localhost:80", "is not ADDRESS:PORT"),
+        ("check file relative", "is not an absolute path"),
+        ("check udp 1.2.3.4:5", "is not a check"),
+        ('check tcp 127.0.0.1:80\n    script "/bin/true"', "has both a script and a check"),
+    ],
+)
+def test_check_keyword_errors_name_the_line(tmp_path, line, message):
+    with pytest.raises(ConfigError) as e:
+        load_config(write_conf(tmp_path, f"vrrp_script chk {{\n    {line}\n}}\n" + INSTANCE))
+    assert any(message in d.message and d.line in (2, 3) for d in e.value.diagnostics), e.value.diagnostics
+
+
+def test_missing_non_executable_and_insecure_scripts_are_refused(tmp_path):
+    plain = tmp_path / "plain.sh"
+    plain.write_text("#!/bin/sh\n")
+    config = load_config(write_conf(tmp_path, f"""
+        global_defs {{
+            enable_script_security
+        }}
+        vrrp_script chk {{
+            script "{tmp_path}/missing.sh"
+        }}
+        vrrp_instance VI_1 {{
+            interface em1
+            virtual_router_id 1
+            track_script {{ chk }}
+            notify_master "{plain} master"
+            notify /bin/true
+            virtual_ipaddress {{ 10.0.0.1 }}
+        }}
+        """))
+    problems = {d.line: d.message for d in script_problems(config)}
+    assert "does not exist" in problems[6] and "is not an executable file" in problems[12]
+    assert len(problems) == 2, "/bin/true is root's and fine"
+    plain.chmod(0o757)
+    assert "writable by everyone" in insecure_reason(str(plain))
+    assert insecure_reason("/bin/true") is None
+
+
+def test_notify_arguments_in_keepalived_order():
+    notifies = Notifies(master=ScriptCommand("/n.sh master"), any=ScriptCommand("/n.sh"))
+    argvs = [argv for argv, _ in notify_commands(notifies, RunNotify("VI_1", "MASTER", 100))]
+    assert argvs == [["/n.sh", "master"], ["/n.sh", "INSTANCE", "VI_1", "MASTER", "100"]]
+    argvs = [argv for argv, _ in notify_commands(notifies, RunNotify("G", "FAULT", 0, group=True))]
+    assert argvs == [["/n.sh", "GROUP", "G", "FAULT"]]
+    assert fifo_line(RunNotify("VI_1", "BACKUP", 90)) == b'INSTANCE "VI_1" BACKUP 90\n'
+    assert fifo_line(RunNotify("G", "MASTER", 0, group=True)) == b'GROUP "G" MASTER 0\n'
+
+
+def test_reverse_turns_weight_and_state_around():
+    """keepalived's reverse: +10 is taken off while up; weight 0 faults while up."""
+    plus = Tracking("script:chk", 10, reverse=True)
+    assert (plus.core_weight, plus.core_state(True)) == (-10, False)
+    fault = Tracking("script:chk", 0, reverse=True)
+    assert (fault.core_weight, fault.core_state(True), fault.core_state(False)) == (0, False, True)
+
+
+def status_fixture() -> dict:
+    gap = Histogram((0.01, 0.1))
+    gap.observe(0.0102)
+    lag = Histogram(LOOP_LAG_BUCKETS)
+    lag.observe(0.0003)
+    hist = {"buckets": [[b, n] for b, n in gap.cumulative()], "sum": gap.total, "count": gap.count}
+    return {
+        "pid": 1,
+        "uptime": 5.0,
+        "instances": [
+            {
+                "name": "VI_1", "state": "MASTER", "interface": "em1", "vrid": 1, "version": 3, "priority": 100,
+                "effective_priority": 90, "master": "10.0.0.2", "advert_interval_ms": 10,
+                "last_advert_age": 0.004, "transitions": 2, "sync_group": None,
+                "counters": {"advert_rcvd": 7, "auth_failure": 0}, "checksum_forms": {"pseudo-header": 7},
+                "garps_sent": 10, "advert_gap_received": hist, "advert_gap_sent": hist,
+            }
+        ],  # fmt: skip
+        "checks": {"chk": {"up": False, "runs": 4, "failures": 4, "timeouts": 1}},
+        "loop_lag": {"buckets": [[b, n] for b, n in lag.cumulative()], "sum": lag.total, "count": lag.count},
+    }
+
+
+def test_metrics_text_parses_with_the_prometheus_parser():
+    class Static:
+        def collect(self):
+            return families(status_fixture())
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Static())
+    parsed = {f.name: f for f in text_string_to_metric_families(generate_latest(registry).decode())}
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in parsed.values() for s in f.samples}
+    assert samples[("fastvrrp_instance_state", (("instance", "VI_1"), ("state", "MASTER")))] == 1
+    assert samples[("fastvrrp_effective_priority", (("instance", "VI_1"),))] == 90
+    assert samples[("fastvrrp_vrrp_total", (("counter", "advert_rcvd"), ("instance", "VI_1")))] == 7
+    assert samples[("fastvrrp_check_up", (("script", "chk"),))] == 0
+    assert parsed["fastvrrp_advert_gap_seconds"].type == "histogram"
+    assert samples[("fastvrrp_loop_lag_seconds_count", ())] == 1
+
+
+def test_status_table_names_each_instance():
+    text = format_status(status_fixture())
+    assert "VI_1" in text and "MASTER" in text and "10.0.0.2" in text and "4 ms" in text
+    assert "advert_rcvd=7" in text and "auth_failure" not in text and "check chk: DOWN" in text
+
+
+def test_metrics_address():
+    assert parse_address("127.0.0.1:9650") == ("127.0.0.1", 9650)
+    assert parse_address("[::1]:9650") == ("::1", 9650)
+    with pytest.raises(ValueError, match="ADDRESS:PORT"):
+        parse_address("9650")
+
+
+def test_sd_notify_ready_and_watchdog(tmp_path):
+    path = str(tmp_path / "notify")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(path)
+        listener.settimeout(2)
+
+        async def main():
+            notifier = Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "100000"})
+            notifier.ready("VI_1 BACKUP")
+            await asyncio.sleep(0.12)
+            notifier.close()
+
+        asyncio.run(main())
+        messages = [listener.recv(4096).decode() for _ in range(3)]
+    assert messages[0].startswith("READY=1\nSTATUS=VI_1 BACKUP")
+    assert messages[1:] == ["WATCHDOG=1", "WATCHDOG=1"]
+    assert Notifier({}).send("READY=1") is False
+
+
+def test_unit_file_is_type_notify():
+    unit = os.path.join(os.path.dirname(__file__), "..", "contrib", "fastvrrp.service")
+    with open(unit) as f:
+        text = f.read()
+    assert "Type=notify" in text and "ExecReload=/bin/kill -HUP $MAINPID" in text and "WatchdogSec=" in text
+    assert stat.S_ISREG(os.stat(unit).st_mode)
