@@ -44,6 +44,18 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return status_command(args.control_socket, args.json, args.watch, sys.stdout, sys.stderr)
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import doctor_command
+
+    return doctor_command(args.file, sys.stdout, sys.stderr)
+
+
+def _cmd_lab(args: argparse.Namespace) -> int:
+    from .lab.command import run
+
+    return run(args)
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     repo = Path(__file__).resolve().parent.parent
     if not (repo / "bench" / f"{args.what}.py").exists():
@@ -78,6 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="parse a keepalived.conf and print the model or the errors")
     check.add_argument("-f", "--file", default="/etc/keepalived/keepalived.conf")
     check.set_defaults(func=_cmd_check)
+
+    doctor = sub.add_parser("doctor", help="find what keeps VRRP adverts out (firewall, multicast, rp_filter)")
+    doctor.add_argument("-f", "--file", default="/etc/keepalived/keepalived.conf")
+    doctor.set_defaults(func=_cmd_doctor)
+
+    from .lab.command import add_arguments as add_lab_arguments
+
+    lab = sub.add_parser("lab", help="replay the master/backup experiment in throw-away namespaces")
+    add_lab_arguments(lab)
+    lab.set_defaults(func=_cmd_lab)
 
     bench = sub.add_parser("bench", help="run a benchmark from bench/")
     bench.add_argument("what", choices=["wire", "takeover", "advert_gap", "cpu"])

@@ -6,9 +6,12 @@ stop, kill and pause a router the same way, and read who holds the VIP the same 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -64,8 +67,12 @@ class Peer:
     impl: str
     config: str
     workdir: Path
+    on_line: Callable[[float, str], None] | None = None
+    """Called with (time.monotonic() at receipt, line) for each line the daemon logs: the lab's
+    one clock for both routers.  Without it the log goes straight to the file."""
     process: subprocess.Popen | None = field(default=None, init=False)
     starts: int = field(default=0, init=False)
+    _reader: threading.Thread | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         if self.impl not in IMPLEMENTATIONS:
@@ -96,10 +103,26 @@ class Peer:
         if self.running:
             raise RuntimeError(f"{self.role}: already running")
         self.pid_path.unlink(missing_ok=True)
-        log = open(self.log_path, "a")
-        self.process = self.topology.popen(self.role, self.argv(), stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        if self.on_line is None:
+            with open(self.log_path, "a") as log:
+                self.process = self.topology.popen(self.role, self.argv(), stdout=log, stderr=subprocess.STDOUT)
+        else:
+            self.process = self.topology.popen(
+                self.role, self.argv(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+            )
+            self._reader = threading.Thread(target=self._read_lines, args=(self.process,), daemon=True)
+            self._reader.start()
         self.starts += 1
+
+    def _read_lines(self, process: subprocess.Popen) -> None:
+        """Stamp each line as it arrives, then keep it in the log file like the unpiped case."""
+        with open(self.log_path, "a") as log:
+            for line in process.stdout:
+                now = time.monotonic()
+                log.write(line)
+                log.flush()
+                self.on_line(now, line)
+        process.stdout.close()
 
     @property
     def pid_path(self) -> Path:
@@ -118,7 +141,18 @@ class Peer:
         return self._end(signal.SIGTERM, timeout)
 
     def kill(self) -> int:
-        """SIGKILL: a crash; VIPs stay behind until the next start."""
+        """SIGKILL: a crash; VIPs stay behind until the next start.
+
+        keepalived runs VRRP in a child process that gets SIGTERM when its parent dies (and
+        would send priority 0, a clean stop), while a parent that sees its child die starts a
+        new one.  So the parent is frozen first, then the child and the parent are killed.
+        """
+        if self.impl == "keepalived" and self.running:
+            self.pause()
+            child = self.pid_path.read_text().split() if self.pid_path.exists() else []
+            if child and child[0].isdigit():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(child[0]), signal.SIGKILL)
         return self._end(signal.SIGKILL, 5.0)
 
     def pause(self) -> None:
@@ -145,6 +179,9 @@ class Peer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        if self._reader is not None:
+            self._reader.join(5)
+            self._reader = None
         return self.process.returncode
 
     def log(self) -> str:
