@@ -55,18 +55,17 @@ def merge(*streams: Iterable[Event]) -> list[Event]:
 
 
 def coalesce(events: Iterable[Event]) -> list[tuple[Event, int]]:
-    """Consecutive events of a burst kind, same source and text within BURST_S → (first, count)."""
+    """Events of a burst kind with the same source and text within BURST_S of the burst's first
+    → (first, count), even with other events in between (a VIP added mid-burst)."""
     out: list[tuple[Event, int]] = []
+    bursts: dict[tuple[str, str, str], int] = {}
     for event in events:
-        if out:
-            first, count = out[-1]
-            if (
-                event.kind in COALESCED
-                and (first.kind, first.source, first.text) == (event.kind, event.source, event.text)
-                and event.t - first.t <= BURST_S
-            ):
-                out[-1] = (first, count + 1)
-                continue
+        key = (event.kind, event.source, event.text)
+        at = bursts.get(key)
+        if event.kind in COALESCED and at is not None and event.t - out[at][0].t <= BURST_S:
+            out[at] = (out[at][0], out[at][1] + 1)
+            continue
+        bursts[key] = len(out)
         out.append((event, 1))
     return out
 
