@@ -254,9 +254,25 @@ def checksum(data) -> int:
 
 # ---- the checks --------------------------------------------------------------------------
 
+# The unread part of a packet: the parsers take its bytes only through `_take`.
+cdef struct _Cursor:
+    const unsigned char* at
+    Py_ssize_t left
+
+
+cdef inline const unsigned char* _take(_Cursor* c, Py_ssize_t n) noexcept nogil:
+    """The next `n` (>= 0) bytes, or NULL (and nothing consumed) if fewer are left."""
+    cdef const unsigned char* start = c.at
+    if n > c.left:
+        return NULL
+    c.at += n
+    c.left -= n
+    return start
+
+
 cdef struct _Fields:
-    const unsigned char* message
-    Py_ssize_t size
+    const unsigned char* addresses      # count * alen bytes
+    const unsigned char* auth           # v2: the 8 auth bytes; v3: NULL
     int alen
     int version
     int vrid
@@ -268,35 +284,38 @@ cdef struct _Fields:
 
 
 cdef inline int _check_vrrp(const unsigned char* m, Py_ssize_t size, const unsigned char* src,
-                     const unsigned char* dst, int alen, _Fields* f) noexcept nogil:
+                            const unsigned char* dst, int alen, _Fields* f) noexcept nogil:
     """`_wire_py.parse_vrrp`'s checks, same order; 0 or the first failing reason's code.
 
     `alen` is 4 or 16, and `src`, `dst` hold that many bytes (the callers checked).
     """
+    cdef _Cursor c = _Cursor(m, size)
+    cdef const unsigned char* head = _take(&c, VRRP_HEADER)
     cdef uint64_t total
     cdef int version, count, auth_type, interval_cs, form
-    if size < VRRP_HEADER:
+    if head == NULL:
         return CODE_PACKET_LEN_ERR
-    version = m[0] >> 4
+    version = head[0] >> 4
     if version != 2 and version != 3:
         return CODE_VERS_ERR
-    if m[0] & 0x0F != ADVERTISEMENT:
+    if head[0] & 0x0F != ADVERTISEMENT:
         return CODE_INVALID_TYPE_RCVD
     if version == 2 and alen != 4:
         return CODE_VERS_ERR
-    count = m[3]
+    count = head[3]
     if count == 0:
         return CODE_ADDR_COUNT_ERR
-    if size != VRRP_HEADER + count * alen + (AUTH_LEN if version == 2 else 0):
+    if c.left != count * alen + (AUTH_LEN if version == 2 else 0):
         return CODE_PACKET_LEN_ERR
-    # From here on the message is exactly as long as its header says.
+    f.addresses = _take(&c, count * alen)
+    f.auth = _take(&c, AUTH_LEN) if version == 2 else NULL
     total = _sum(m, size)
     if version == 2:
         if _fold(total) != 0xFFFF:
             return CODE_CHK_ERR
         form = FORM_MESSAGE
-        auth_type = m[4]
-        interval_cs = m[5] * 100
+        auth_type = head[4]
+        interval_cs = head[5] * 100
         if auth_type == AUTH_TYPE_AH:
             return CODE_AH_UNSUPPORTED
         if auth_type > AUTH_TYPE_AH:
@@ -309,15 +328,13 @@ cdef inline int _check_vrrp(const unsigned char* m, Py_ssize_t size, const unsig
         else:
             return CODE_CHK_ERR
         auth_type = 0
-        interval_cs = _be16(m + 4) & 0x0FFF
+        interval_cs = _be16(head + 4) & 0x0FFF
     if interval_cs == 0:
         return CODE_ADVERT_INTERVAL_ERR
-    f.message = m
-    f.size = size
     f.alen = alen
     f.version = version
-    f.vrid = m[1]
-    f.priority = m[2]
+    f.vrid = head[1]
+    f.priority = head[2]
     f.count = count
     f.interval_cs = interval_cs
     f.auth_type = auth_type
@@ -327,22 +344,27 @@ cdef inline int _check_vrrp(const unsigned char* m, Py_ssize_t size, const unsig
 
 cdef inline int _check_ipv4(const unsigned char* p, Py_ssize_t size, _Fields* f) noexcept nogil:
     """`_wire_py.parse_ipv4`'s checks, same order; Ethernet padding past the total length is ignored."""
+    cdef _Cursor c = _Cursor(p, size)
+    cdef const unsigned char* header = _take(&c, IPV4_HEADER)
+    cdef const unsigned char* message
     cdef Py_ssize_t ihl, total
-    if size < IPV4_HEADER:
+    if header == NULL:
         return CODE_PACKET_LEN_ERR
-    if p[0] >> 4 != 4:
+    if header[0] >> 4 != 4:
         return CODE_IP_HDR_ERR
-    ihl = (p[0] & 0x0F) * 4
-    total = _be16(p + 2)
+    ihl = (header[0] & 0x0F) * 4
+    total = _be16(header + 2)
     if ihl < IPV4_HEADER or total < ihl or total > size:
         return CODE_PACKET_LEN_ERR
-    if p[9] == PROTO_AH:
+    if header[9] == PROTO_AH:
         return CODE_AH_UNSUPPORTED
-    if p[9] != PROTO_VRRP:
+    if header[9] != PROTO_VRRP:
         return CODE_IP_HDR_ERR
-    if p[8] != TTL:
+    if header[8] != TTL:
         return CODE_IP_TTL_ERR
-    return _check_vrrp(p + ihl, total - ihl, p + 12, p + 16, 4, f)
+    _take(&c, ihl - IPV4_HEADER)  # options
+    message = _take(&c, total - ihl)
+    return _check_vrrp(message, total - ihl, header + 12, header + 16, 4, f)
 
 
 cdef inline bint _same_key(const unsigned char* a, const unsigned char* b) noexcept nogil:
@@ -357,7 +379,6 @@ cdef inline bint _same_key(const unsigned char* a, const unsigned char* b) noexc
 cdef inline int _check_config(const _Fields* f, const unsigned char* table) noexcept nogil:
     """`advert.check_advert` against the `pack_table` record of the advert's VRID, same order."""
     cdef const unsigned char* record = table + f.vrid * TABLE_BYTES
-    cdef const unsigned char* first
     if not record[0] & FLAG_CONFIGURED:
         return CODE_VRID_ERR
     if f.version != record[1]:
@@ -365,12 +386,11 @@ cdef inline int _check_config(const _Fields* f, const unsigned char* table) noex
     if f.version == 2:
         if f.auth_type != record[2]:
             return CODE_AUTHTYPE_MISMATCH
-        if f.auth_type == AUTH_TYPE_PASS and not _same_key(f.message + f.size - AUTH_LEN, record + 8):
+        if f.auth_type == AUTH_TYPE_PASS and not _same_key(f.auth, record + 8):
             return CODE_AUTH_FAILURE
         if <unsigned int>f.interval_cs != _be16(record + 4):
             return CODE_ADVERT_INTERVAL_ERR
-    first = f.message + VRRP_HEADER
-    if record[0] & FLAG_REQUIRE_LL and f.alen == 16 and (first[0] != 0xFE or first[1] != 0x80):
+    if record[0] & FLAG_REQUIRE_LL and f.alen == 16 and (f.addresses[0] != 0xFE or f.addresses[1] != 0x80):
         return CODE_IPV6_LL_ERR
     return CODE_OK
 
@@ -384,7 +404,7 @@ cdef object _error(int code):
 cdef object _advert(const _Fields* f, object source):
     """The `Advert` for checked fields: one tuple built here, one `tuple.__new__` call."""
     cdef tuple addresses = PyTuple_New(f.count)
-    cdef const char* at = <const char*>f.message + VRRP_HEADER
+    cdef const char* at = <const char*>f.addresses
     cdef Py_ssize_t i
     cdef object address, auth_data, fields
     for i in range(f.count):
@@ -392,7 +412,7 @@ cdef object _advert(const _Fields* f, object source):
         Py_INCREF(address)
         PyTuple_SET_ITEM(addresses, i, address)
     if f.version == 2:
-        auth_data = PyBytes_FromStringAndSize(<const char*>f.message + f.size - AUTH_LEN, AUTH_LEN)
+        auth_data = PyBytes_FromStringAndSize(<const char*>f.auth, AUTH_LEN)
     else:
         auth_data = b""
     fields = (f.version, f.vrid, f.priority, f.interval_cs, addresses, f.auth_type, auth_data,
