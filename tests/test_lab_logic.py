@@ -139,7 +139,10 @@ def test_timeline_prints_out_of_order_reports_in_time_order():
 
 
 def test_states_at_reads_the_last_logged_state():
-    events = [Event(1, "r1", STATE, "BACKUP (init)", {"state": "BACKUP"}), Event(2, "r1", STATE, "MASTER", {"state": "MASTER"})]
+    events = [
+        Event(1, "r1", STATE, "BACKUP (init)", {"state": "BACKUP"}),
+        Event(2, "r1", STATE, "MASTER", {"state": "MASTER"}),
+    ]
     assert states_at(events, 1.5, ["r1", "r2"]) == {"r1": "BACKUP", "r2": "-"}
     assert states_at(events, 2.0, ["r1", "r2"])["r1"] == "MASTER"
 
@@ -163,7 +166,12 @@ def test_log_lines_of_both_implementations_become_states_and_notes():
 
 
 def _ether(src: str, ethertype: int, payload: bytes, dst: str = "ff:ff:ff:ff:ff:ff") -> bytes:
-    return bytes.fromhex(dst.replace(":", "")) + bytes.fromhex(src.replace(":", "")) + struct.pack("!H", ethertype) + payload
+    return (
+        bytes.fromhex(dst.replace(":", ""))
+        + bytes.fromhex(src.replace(":", ""))
+        + struct.pack("!H", ethertype)
+        + payload
+    )
 
 
 def _ipv4(proto: int, src: str, dst: str, body: bytes) -> bytes:
@@ -329,8 +337,10 @@ def test_the_experiments_reject_blocks_vrrp_and_the_fix_is_inserted_before_it():
 def test_an_appended_accept_heals_nothing_and_an_inserted_one_does():
     appended = firewall.analyse_iptables((DATA / "appended-accept.iptables-save").read_text(), ADVERT)
     assert appended.blocked and appended.fix == "iptables -I INPUT 6 -i em1 -p vrrp -j ACCEPT"
-    healed = (DATA / "experiment.iptables-save").read_text().replace(
-        "-A INPUT -j REJECT", "-A INPUT -p vrrp -j ACCEPT\n-A INPUT -j REJECT", 1
+    healed = (
+        (DATA / "experiment.iptables-save")
+        .read_text()
+        .replace("-A INPUT -j REJECT", "-A INPUT -p vrrp -j ACCEPT\n-A INPUT -j REJECT", 1)
     )
     assert not firewall.analyse_iptables(healed, ADVERT).blocked
 
@@ -463,3 +473,14 @@ def test_strict_rp_filter_without_a_subnet_on_the_interface_is_a_problem(tmp_pat
     assert not check.ok and "fix: sysctl -w net.ipv4.conf.all.rp_filter=2" in check.lines[1]
     (proc / "sys/net/ipv4/conf/all/rp_filter").write_text("2\n")
     assert check_rp_filter(instance, proc).ok
+
+
+def test_bad_input_is_refused_with_a_message_and_nothing_built(capsys, tmp_path):
+    from fastvrrp.cli import main
+
+    assert main(["lab", "--ipv6", "--version", "2", "--no-plot"]) == 2
+    assert "VRRPv2 carries IPv4 only" in capsys.readouterr().err
+    assert main(["lab", "--impl", "a,b,c"]) == 2
+    assert "one or two implementations" in capsys.readouterr().err
+    assert main(["doctor", "-f", str(tmp_path / "missing.conf")]) == 2
+    assert "missing.conf" in capsys.readouterr().err
