@@ -3,8 +3,9 @@ VENV         ?= .venv
 PY           := $(VENV)/bin/python
 STAMP        := $(VENV)/.bootstrapped
 FUZZ_SECONDS ?= 300
+DEMO_DIR     ?= build/demo
 
-.PHONY: test bench fuzz debug build clean hunt
+.PHONY: test demo bench fuzz debug build clean hunt
 
 $(STAMP): pyproject.toml setup.py scripts/bootstrap
 	VENV=$(VENV) scripts/bootstrap
@@ -15,6 +16,11 @@ build: $(STAMP)
 
 test: build
 	$(PY) -m pytest -q
+
+# The experiment of EXPERIMENT.md in throw-away namespaces: v2, 1 s adverts, about 40 s.
+demo: build
+	mkdir -p $(DEMO_DIR)
+	$(PY) -m fastvrrp lab --json $(DEMO_DIR)/lab.json --plot $(DEMO_DIR)/lab.png
 
 hunt: build
 	HYPOTHESIS_PROFILE=hunt $(PY) -m pytest -q tests/test_wire_properties.py

@@ -12,11 +12,11 @@ import subprocess
 import sys
 
 import pytest
+from netns_support import netns_test, stale_namespaces_removed  # noqa: F401 (fixture)
 
 from fastvrrp import netns
 from fastvrrp.lab import strict_firewall
 from fastvrrp.peers import InstanceSpec, Peer, wait_until
-from netns_support import netns_test, stale_namespaces_removed  # noqa: F401 (fixture)
 
 pytestmark = netns_test
 
