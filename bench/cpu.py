@@ -98,8 +98,8 @@ def run_case(impl: str, role: str, windows: int, seconds: float, workdir: Path) 
                 topo, "r", impl, render_instances("cpu-r", INSTANCES, state="BACKUP", priority=50), workdir / "r"
             )
             measured.start()
-        if ready is None or not measured.wait_ready():
-            raise RuntimeError(f"{impl} as {role}: instances not ready: {measured.log()[-2000:]}")
+        if ready is None or not measured.wait_ready(60):
+            raise RuntimeError(f"{impl} as {role}: not ready (peer ready: {ready}): {measured.log()[-2000:]}")
         time.sleep(2.0)
         shares, rss = measure(measured, windows, seconds)
         held = vip_count(topo, "r")

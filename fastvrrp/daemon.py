@@ -36,6 +36,7 @@ from .netlink_thread import NetlinkThread
 from .notify import NotifyFifos, NotifyQueue
 from .observe import LOOP_LAG_BUCKETS, Histogram, ObservedRouter
 from .protocol import MASTER, SyncGroup, VirtualRouter
+from .rtnl import AddressSocket
 from .runtime import (
     INTERFACE_TRACK,
     SCRIPT_TRACK,
@@ -138,6 +139,7 @@ class Daemon:
         self._reload = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.netlink: NetlinkThread | None = None
+        self.addresses: AddressSocket | None = None
         self.monitor: RtnlMonitor | None = None
         self.loop_lag = Histogram(LOOP_LAG_BUCKETS)
         self.started_at = time.monotonic()
@@ -152,6 +154,7 @@ class Daemon:
         """Serve `config` (already loaded and valid) until SIGTERM/SIGINT; returns the exit status."""
         self._loop = asyncio.get_running_loop()
         self.netlink = NetlinkThread()
+        self.addresses = AddressSocket(self._loop)
         self.monitor = RtnlMonitor(addresses=False, links=True)
         try:
             self._loop.add_reader(self.timer.fileno(), self._on_timer)
@@ -202,6 +205,8 @@ class Daemon:
             lock.close()  # type: ignore[attr-defined]
         if self.netlink is not None:
             self.netlink.close()
+        if self.addresses is not None:
+            self.addresses.close()
         self.fifos.close()
         if self.pid_file:
             try:
@@ -641,12 +646,13 @@ class Daemon:
                 instance.ops.task_done()
 
     async def _change_vips(self, instance: Instance, *, add: bool) -> None:
+        """On the loop's thread (`rtnl.AddressSocket`): no thread hop between takeover and VIP."""
         for dev, vip in instance.vips:
             try:
                 if add:
-                    await self.netlink.call(VipManager.add, dev, vip)
+                    await self.addresses.add(dev, vip)
                 else:
-                    await self.netlink.call(VipManager.remove, dev, vip)
+                    await self.addresses.remove(dev, vip)
             except InterfaceGone as e:
                 log.warning("(%s) %s", instance.name, e)
             except VipError as e:

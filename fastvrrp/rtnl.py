@@ -1,0 +1,146 @@
+"""VIP add/remove on the event loop's own thread: hand-built rtnetlink requests, acks read by a
+reader callback.
+
+Why not pyroute2 on a thread (`NetlinkThread`) for this: a takeover is judged by when the VIP
+appears, and every hop there costs a scheduler wake-up -- the loop thread hands the request to
+the netlink thread, which must win the GIL, marshal the request in Python, and hand the result
+back.  On a busy machine each wake-up can take milliseconds.  The kernel applies an address
+change inside the `sendmsg` that carries it (tens of microseconds), so the request goes out from
+the loop at once and only the ack is awaited.  Same contract as `VipManager.add/remove`:
+idempotent, `InterfaceGone` when the device is missing, `VipError` otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import struct
+
+from .vips import IFA_F_NODAD, InterfaceGone, Vip, VipError, _check_label
+
+RTM_NEWADDR = 20
+RTM_DELADDR = 21
+NLMSG_ERROR = 2
+NLM_F_REQUEST = 0x1
+NLM_F_ACK = 0x4
+NLM_F_EXCL = 0x200
+NLM_F_CREATE = 0x400
+IFA_ADDRESS = 1
+IFA_LOCAL = 2
+IFA_LABEL = 3
+_NLMSGHDR = struct.Struct("=IHHII")
+_IFADDRMSG = struct.Struct("=BBBBI")
+_RTATTR = struct.Struct("=HH")
+_RCVBUF = 1 << 20
+
+
+def _attribute(kind: int, payload: bytes) -> bytes:
+    size = _RTATTR.size + len(payload)
+    return _RTATTR.pack(size, kind) + payload + bytes(-size % 4)
+
+
+def address_request(kind: int, seq: int, ifindex: int, vip: Vip) -> bytes:
+    """One RTM_NEWADDR / RTM_DELADDR message for `vip` on `ifindex`, asking for an ack.
+
+    As `ip addr add` sends it: IFA_LOCAL and IFA_ADDRESS both the VIP (no peer), the label for
+    IPv4, IFA_F_NODAD for IPv6 (the address moves between routers and must answer at once).
+    """
+    packed = vip.interface.ip.packed
+    flags = IFA_F_NODAD if vip.family == socket.AF_INET6 else 0
+    body = _IFADDRMSG.pack(vip.family, vip.prefixlen, flags, 0, ifindex)
+    body += _attribute(IFA_LOCAL, packed) + _attribute(IFA_ADDRESS, packed)
+    if vip.label and vip.family == socket.AF_INET:
+        body += _attribute(IFA_LABEL, vip.label.encode() + b"\0")
+    nl_flags = NLM_F_REQUEST | NLM_F_ACK | (NLM_F_CREATE | NLM_F_EXCL if kind == RTM_NEWADDR else 0)
+    return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), kind, nl_flags, seq, 0) + body
+
+
+class AddressSocket:
+    """A non-blocking rtnetlink socket of the calling thread's namespace, served by `loop`."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        kind = socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
+        self.sock = socket.socket(socket.AF_NETLINK, kind, socket.NETLINK_ROUTE)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
+            self.sock.bind((0, 0))
+        except BaseException:
+            self.sock.close()
+            raise
+        self._seq = 0
+        self._pending: dict[int, asyncio.Future[int]] = {}
+        loop.add_reader(self.sock.fileno(), self._on_readable)
+
+    async def add(self, ifname: str, vip: Vip) -> bool:
+        """Put `vip` on `ifname`; False if it was already there."""
+        _check_label(ifname, vip.label)
+        code = await self._request(RTM_NEWADDR, ifname, vip, "add")
+        if code in (0, errno.EEXIST):
+            return code == 0
+        raise self._error(code, ifname, vip, "add")
+
+    async def remove(self, ifname: str, vip: Vip) -> bool:
+        """Take `vip` off `ifname`; False if it was not there."""
+        code = await self._request(RTM_DELADDR, ifname, vip, "remove")
+        if code in (0, errno.EADDRNOTAVAIL):
+            return code == 0
+        raise self._error(code, ifname, vip, "remove")
+
+    async def _request(self, kind: int, ifname: str, vip: Vip, action: str) -> int:
+        # Looked up on every call: a re-created interface has a new index.
+        try:
+            ifindex = socket.if_nametoindex(ifname)
+        except OSError:
+            raise InterfaceGone(errno.ENODEV, ifname, vip, action) from None
+        self._seq = self._seq % 0xFFFFFFFF + 1
+        future = self._loop.create_future()
+        self._pending[self._seq] = future
+        try:
+            self.sock.send(address_request(kind, self._seq, ifindex, vip))
+        except OSError as e:
+            del self._pending[self._seq]
+            raise VipError(e.errno or errno.EIO, ifname, vip, action) from None
+        return await future
+
+    def _on_readable(self) -> None:
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                if e.errno != errno.ENOBUFS:
+                    raise
+                # Acks were lost: fail every waiter rather than leave it hanging.
+                for future in self._pending.values():
+                    if not future.done():
+                        future.set_result(errno.ENOBUFS)
+                self._pending.clear()
+                continue
+            offset = 0
+            while offset + _NLMSGHDR.size <= len(data):
+                length, kind, _, seq, _ = _NLMSGHDR.unpack_from(data, offset)
+                if length < _NLMSGHDR.size:
+                    break
+                if kind == NLMSG_ERROR and length >= _NLMSGHDR.size + 4:
+                    code = -struct.unpack_from("=i", data, offset + _NLMSGHDR.size)[0]
+                    future = self._pending.pop(seq, None)
+                    if future is not None and not future.done():
+                        future.set_result(code)
+                offset += (length + 3) & ~3
+
+    @staticmethod
+    def _error(code: int, ifname: str, vip: Vip, action: str) -> VipError:
+        cls = InterfaceGone if code == errno.ENODEV else VipError
+        return cls(code, ifname, vip, action)
+
+    def close(self) -> None:
+        if not self._loop.is_closed():
+            self._loop.remove_reader(self.sock.fileno())
+        for future in self._pending.values():
+            if not future.done():
+                future.cancel()
+        self._pending.clear()
+        self.sock.close()

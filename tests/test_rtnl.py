@@ -1,0 +1,65 @@
+"""The loop-thread VIP path (`fastvrrp.rtnl`) against the kernel: same contract as VipManager."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from netns_support import netns_test, stale_namespaces_removed, topology  # noqa: F401 (fixtures)
+
+from fastvrrp import netns
+from fastvrrp.rtnl import AddressSocket
+from fastvrrp.vips import InterfaceGone, Vip
+
+pytestmark = netns_test
+
+
+def addresses(topology, family: str) -> str:
+    return topology.run("a", ["ip", family, "-o", "addr", "show", "dev", "em1"]).stdout
+
+
+def run_in_a(topology, body):
+    async def main():
+        sock = AddressSocket(asyncio.get_running_loop())
+        try:
+            return await body(sock)
+        finally:
+            sock.close()
+
+    with netns.entered(topology["a"].ns):
+        return asyncio.run(main())
+
+
+def test_add_and_remove_are_idempotent(topology):
+    vip4, vip6 = Vip.parse("10.0.201.100/32", label="em1:vip"), Vip.parse("fd00:201::100/64")
+
+    async def body(sock):
+        return [await sock.add("em1", vip4), await sock.add("em1", vip4), await sock.add("em1", vip6)]
+
+    assert run_in_a(topology, body) == [True, False, True]
+    v4, v6 = addresses(topology, "-4"), addresses(topology, "-6")
+    assert "10.0.201.100/32" in v4 and "em1:vip" in v4
+    assert "fd00:201::100/64" in v6 and "tentative" not in v6
+
+    async def remove(sock):
+        return [await sock.remove("em1", vip4), await sock.remove("em1", vip4), await sock.remove("em1", vip6)]
+
+    assert run_in_a(topology, remove) == [True, False, True]
+    assert "10.0.201.100" not in addresses(topology, "-4") and "fd00:201::100" not in addresses(topology, "-6")
+
+
+def test_missing_interface_is_interface_gone(topology):
+    async def body(sock):
+        await sock.add("em9", Vip.parse("10.0.201.100"))
+
+    with pytest.raises(InterfaceGone):
+        run_in_a(topology, body)
+
+
+def test_bad_label_is_refused_before_anything_is_sent(topology):
+    async def body(sock):
+        await sock.add("em1", Vip.parse("10.0.201.100", label="eth0:x"))
+
+    with pytest.raises(ValueError):
+        run_in_a(topology, body)
+    assert "10.0.201.100" not in addresses(topology, "-4")
