@@ -62,7 +62,7 @@ def test_v3_skew_scales_with_the_interval():
 
 def test_each_step_is_bounded_by_the_rule_that_governs_it():
     plan = {s.number: s for s in steps(LabConfig())}
-    assert [s.number for s in plan.values()] == ["1", "2", "3", "4a", "4b", "5", "6"]
+    assert [s.number for s in plan.values()] == ["1", "2", "3", "4a", "4b", "5", "5b", "6"]
     assert plan["1"].bound == pytest.approx(3.609375)  # r1's Master_Down_Interval
     assert plan["2"].bound == pytest.approx(206 / 256)  # r2's Skew_Time after priority 0
     assert plan["4a"].bound == pytest.approx(3 + 206 / 256)  # r2's Master_Down_Interval
@@ -269,6 +269,16 @@ def test_a_crashed_master_keeps_a_stale_vip_that_is_not_an_owner():
     assert result.owners == ["r2"] and result.stale == ["r1"] and not result.split_brain
     assert result.takeover_ms == pytest.approx(3700.0) and result.since == "action"
     assert result.states["r1"] == "STOPPED" and result.first_garp_ms is None
+    assert "r1 still carries the VIP with no daemon running" in result.notes[0]
+
+
+def test_an_event_of_the_next_step_is_not_credited_to_this_one():
+    plan = {s.number: s for s in steps(LabConfig())}
+    events = [Event(40.0, "r2", VIP_DEL, VIP), Event(40.1, "wire", GARP, "r1 x", {"router": "r1"})]
+    appended = measure(plan["5b"], events, 30.0, 33.0, 35.0, ["r1", "r2"], {"r1": True, "r2": True}, [], [])
+    assert appended.takeover_ms is None and appended.first_garp_ms is None and appended.split_brain
+    healed = measure(plan["6"], events, 35.0, 38.0, 45.0, ["r1"], {"r1": True, "r2": True}, [], [])
+    assert healed.takeover_ms == pytest.approx(5000.0) and healed.first_garp_ms == pytest.approx(5100.0)
 
 
 def _result() -> LabResult:

@@ -111,7 +111,8 @@ class Step:
 
 
 def steps(config: LabConfig) -> list[Step]:
-    """The six steps of the issue (step 4 is a crash and a restart), with RFC bounds."""
+    """The six steps of the issue with RFC bounds; step 4 is a crash and a restart, and 5b shows
+    the experiment's lesson: an appended accept lands after the REJECT and heals nothing."""
     v, i = config.version, config.interval
     p1, p2 = config.priorities
     mdi1, mdi2 = master_down_interval(v, p1, i), master_down_interval(v, p2, i)
@@ -128,7 +129,9 @@ def steps(config: LabConfig) -> list[Step]:
              "Master_Down_Interval of r1 (from start)", "r1", True),
         Step("5", "strict firewall on r2 (REJECT after ICMP/lo/ssh/http)", "firewall-r2", ("r1", "r2"),
              ("r2", VIP_ADD), mdi2, "Master_Down_Interval of r2 (it hears nothing)", "r2"),
-        Step("6", "accept VRRP before the REJECT on r2", "heal-r2", ("r1",), ("r2", VIP_DEL), i,
+        Step("5b", "append an accept for VRRP on r2 (after the REJECT)", "append-r2", ("r1", "r2"),
+             ("r2", VIP_DEL), i, "one advert interval of r1, were its adverts let in", "r1"),
+        Step("6", "insert the accept before the REJECT on r2", "heal-r2", ("r1",), ("r2", VIP_DEL), i,
              "one advert interval of r1", "r1"),
     ]  # fmt: skip
 
@@ -224,11 +227,13 @@ def measure(
         ready = first_after(events, started, role, [STATE])
         since = ready.t if ready is not None else started
     done = first_after(events, since, role, [kind])
+    if done is not None and done.t >= end:
+        done = None  # the next step's doing
     garp = next(
         (
             e
             for e in events
-            if e.t >= started and e.kind in (GARP, UNSOLICITED_NA) and e.data.get("router") == step.announcer
+            if started <= e.t < end and e.kind in (GARP, UNSOLICITED_NA) and e.data.get("router") == step.announcer
         ),
         None,
     )
@@ -236,11 +241,17 @@ def measure(
     for r, alive in running.items():
         if not alive:
             states[r] = "STOPPED"
+    stale = [r for r in holders if not running.get(r)]
+    notes = [
+        f"{r} still carries the VIP with no daemon running: its kernel answers ARP and pings for it "
+        "until a restart removes it (a daemon crash is not a host crash)"
+        for r in stale
+    ]
     return StepResult(
         number=step.number,
         name=step.title,
         owners=[r for r in holders if running.get(r)],
-        stale=[r for r in holders if not running.get(r)],
+        stale=stale,
         states=states,
         takeover_ms=None if done is None else (done.t - since) * 1e3,
         since=f"{role} up" if since != started else "action",
@@ -253,6 +264,7 @@ def measure(
         pings_lost=count_between(ping_lost, started, end),
         started=started,
         settled=settled,
+        notes=notes,
     )
 
 
@@ -327,7 +339,7 @@ class Lab:
                 step, events, started, settled, until, holders, running, sniffer.loss.sent, sniffer.loss.lost
             )
             if step.action == "firewall-r2" and self.finding is not None:
-                result.notes = firewall.explain(self.finding)
+                result.notes += firewall.explain(self.finding)
             results.append(result)
         return LabResult(
             config, timeline.t0, results, events, sniffer.loss.sent, sniffer.loss.lost, self.firewall_kind,
@@ -366,6 +378,8 @@ class Lab:
         if step.action == "firewall-r2":
             self._diagnose()
         time.sleep(max(0.5, 2 * c.interval))
+        if step.action == "append-r2" and len(self._live_holders()) > 1:
+            self.timeline.note("lab", NOTE, "still SPLIT BRAIN: the appended accept comes after the REJECT")
         holders = vip_holders(topology, ROLES, c.vip)
         running = {role: peer.running for role, peer in self.peers.items()}
         return step, started, time.monotonic(), holders, running
@@ -384,6 +398,9 @@ class Lab:
         elif step.action == "firewall-r2":
             command = strict_firewall.apply(self.topology, "r2", self.firewall_kind, c.family)
             self.timeline.note("lab", NOTE, f"r2: {command} (the experiment's rules)")
+        elif step.action == "append-r2":
+            command = strict_firewall.append_accept(self.topology, "r2", self.firewall_kind, c.family)
+            self.timeline.note("lab", NOTE, f"r2: {command}")
         elif step.action == "heal-r2":
             if self.finding is None or not self.finding.blocked:
                 self.timeline.note("lab", NOTE, "nothing to heal: the firewall did not block VRRP")

@@ -47,6 +47,8 @@ def table(result: LabResult) -> str:
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(header))]
     lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    notes = [f"{s.number}: {note}" for s in result.steps for note in s.notes if s.number != "5"]
+    lines += ["", *notes] if notes else []
     bounds = sorted({f"{s.number}: {s.bound_text}" for s in result.steps}, key=lambda t: t.split(":")[0])
     lines += ["", "bounds: " + "; ".join(bounds)]
     startups = [f"{s.number}: {s.startup_ms:.0f} ms" for s in result.steps if s.startup_ms is not None]

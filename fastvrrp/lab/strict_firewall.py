@@ -101,6 +101,16 @@ def diagnose(topology: Topology, role: str, kind: str, family: int, ifname: str,
     return firewall.analyse_iptables(text, advert, "iptables" if family == 4 else "ip6tables")
 
 
+def append_accept(topology: Topology, role: str, kind: str, family: int) -> str:
+    """What users try first: an accept appended to the input chain, after the REJECT."""
+    if kind == NFTABLES:
+        argv = ["nft", "add", "rule", "inet", "filter", "input", "meta", "l4proto", "vrrp", "accept"]
+    else:
+        argv = ["iptables" if family == 4 else "ip6tables", "-A", "INPUT", "-p", "vrrp", "-j", "ACCEPT"]
+    topology.run(role, argv)
+    return shlex.join(argv)
+
+
 def heal(topology: Topology, role: str, finding: firewall.Finding) -> str:
     """Run the finding's fix (an insert before the blocking rule) in `role`'s namespace."""
     topology.run(role, shlex.split(finding.fix))
