@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     lab.set_defaults(func=_cmd_lab)
 
     bench = sub.add_parser("bench", help="run a benchmark from bench/")
-    bench.add_argument("what", choices=["wire", "takeover", "advert_gap", "cpu"])
+    bench.add_argument("what", choices=["wire", "takeover", "advert_gap", "cpu", "operations"])
     bench.add_argument("rest", nargs=argparse.REMAINDER)
     bench.set_defaults(func=_cmd_bench)
     return parser

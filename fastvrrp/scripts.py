@@ -143,6 +143,18 @@ def insecure_reason(path: str) -> str | None:
         current = os.path.dirname(current)
 
 
+def _unknown_account(who: Account) -> str | None:
+    """The user or group of `who` that this host does not have, or None."""
+    try:
+        if who.user is not None:
+            pwd.getpwnam(who.user)
+        if who.group is not None:
+            grp.getgrnam(who.group)
+    except KeyError:
+        return f"user {who.user}" + (f" group {who.group}" if who.group else "")
+    return None
+
+
 def _commands(config: Config) -> Iterator[tuple[str, ScriptCommand]]:
     for script in config.scripts:
         if script.script is not None:
@@ -168,6 +180,8 @@ def script_problems(config: Config) -> list[Diagnostic]:
             message = f"{owner}: script {program!r} does not exist; write the full path of an executable"
         elif not os.path.isfile(path) or not os.access(path, os.X_OK):
             message = f"{owner}: script {path} is not an executable file; `chmod 755 {path}` or fix the path"
+        elif (user := _unknown_account(account(command, config.global_defs))) is not None:
+            message = f"{owner}: script {path} is to run as {user}, which does not exist; create it or fix the name"
         elif secure and (reason := insecure_reason(path)):
             message = (
                 f"{owner}: script {path} is insecure with enable_script_security: {reason}; "

@@ -261,3 +261,14 @@ def test_unit_file_is_type_notify():
         text = f.read()
     assert "Type=notify" in text and "ExecReload=/bin/kill -HUP $MAINPID" in text and "WatchdogSec=" in text
     assert stat.S_ISREG(os.stat(unit).st_mode)
+
+
+def test_script_user_that_does_not_exist_is_refused(tmp_path):
+    config = load_config(write_conf(tmp_path, """
+        vrrp_script chk {
+            script "/bin/true"
+            user no_such_user_here
+        }
+        """ + INSTANCE))
+    (problem,) = script_problems(config)
+    assert problem.line == 3 and "user no_such_user_here, which does not exist" in problem.message
