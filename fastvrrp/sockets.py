@@ -42,6 +42,9 @@ _IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
 _IPV6_CHECKSUM = getattr(socket, "IPV6_CHECKSUM", 7)
 _IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
 _SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
+_SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+_IP_MULTICAST_ALL = getattr(socket, "IP_MULTICAST_ALL", 49)
+_IPV6_MULTICAST_ALL = getattr(socket, "IPV6_MULTICAST_ALL", 29)
 
 
 class InterfaceError(OSError):
@@ -87,6 +90,15 @@ def link_local_ipv6(ifname: str) -> bytes:
     raise InterfaceError(f"{ifname}: no usable IPv6 link-local address")
 
 
+def _set_receive_buffer(sock: socket.socket, size: int) -> None:
+    """SO_RCVBUFFORCE passes net.core.rmem_max (often 208 KiB) with CAP_NET_ADMIN, which the
+    daemon has; without it, SO_RCVBUF gets what the sysctl allows."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, size)
+    except PermissionError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+
+
 class VrrpSocket:
     """A raw protocol-112 socket on one interface for one family, joined to the VRRP group.
 
@@ -111,7 +123,7 @@ class VrrpSocket:
         self.sock = socket.socket(af, socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC, IPPROTO_VRRP)
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, _SO_BINDTODEVICE, ifname.encode())
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            _set_receive_buffer(self.sock, rcvbuf)
             if family == 4:
                 self._setup_ipv4()
             else:
@@ -125,6 +137,7 @@ class VrrpSocket:
         else:
             pktinfo = _IN6_PKTINFO.pack(self.source, self.ifindex)
             self._source_ancillary = [(socket.IPPROTO_IPV6, _IPV6_PKTINFO, pktinfo)]
+        self._group_address = self._address(self.group)
 
     def _setup_ipv4(self) -> None:
         s, ip = self.sock, socket.IPPROTO_IP
@@ -134,6 +147,7 @@ class VrrpSocket:
         s.setsockopt(ip, socket.IP_MULTICAST_TTL, VRRP_TTL)
         s.setsockopt(ip, socket.IP_TTL, VRRP_TTL)
         s.setsockopt(ip, socket.IP_MULTICAST_LOOP, 0)
+        s.setsockopt(ip, _IP_MULTICAST_ALL, 0)  # only the group we joined, not every socket's
         s.setsockopt(ip, socket.IP_TOS, TOS_NETWORK_CONTROL)
 
     def _setup_ipv6(self) -> None:
@@ -147,6 +161,7 @@ class VrrpSocket:
         s.setsockopt(ip6, socket.IPV6_MULTICAST_HOPS, VRRP_TTL)
         s.setsockopt(ip6, socket.IPV6_UNICAST_HOPS, VRRP_TTL)
         s.setsockopt(ip6, socket.IPV6_MULTICAST_LOOP, 0)
+        s.setsockopt(ip6, _IPV6_MULTICAST_ALL, 0)
         s.setsockopt(ip6, socket.IPV6_MULTICAST_IF, self.ifindex)
         s.setsockopt(ip6, socket.IPV6_TCLASS, TOS_NETWORK_CONTROL)
         s.setsockopt(ip6, socket.IPV6_JOIN_GROUP, struct.pack("16sI", self.group, self.ifindex))
@@ -178,7 +193,8 @@ class VrrpSocket:
         full.  The daemon counts it and the next advert tries again: group memberships
         survive a link flap, so the socket need not be reopened.
         """
-        self.sock.sendmsg([message], self._source_ancillary, 0, self._address(self.group if dst is None else dst))
+        address = self._group_address if dst is None else self._address(dst)
+        self.sock.sendmsg([message], self._source_ancillary, 0, address)
 
 
 class ReceiveBatch:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -281,3 +282,18 @@ def test_interface_lookups_fail_with_interface_error(topology):
                 lookup("nope0")
         with pytest.raises(InterfaceError, match="lo: no usable IPv6 link-local"):
             VrrpSocket("lo", 6)
+
+
+def test_groups_joined_by_other_sockets_do_not_leak_in(pair, topology):
+    """IP_MULTICAST_ALL off: protocol 112 sent to a group another socket joined stays out."""
+    other_group = socket.inet_aton("224.0.0.19")
+    a, b = pair["a", 4], pair["b", 4]
+    with netns.entered(topology["b"].ns):
+        other = socket.socket(socket.AF_INET, socket.SOCK_RAW | socket.SOCK_NONBLOCK, 112)
+    with other:
+        mreqn = other_group + bytes(4) + b.ifindex.to_bytes(4, sys.byteorder)
+        other.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
+        a.send_advert(wire.build_advert(2, VRID, 100, 100, [VIP4]), dst=other_group)
+        time.sleep(0.1)
+        assert len(other.recv(2048)) == 40  # it reached router b ...
+        assert ReceiveBatch().drain(b) == 0  # ... but not our socket
