@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     removed = netns.cleanup_stale()
     if removed:
-        print(f"removed {len(removed)} namespace(s) left by a killed run: {', '.join(removed)}")
+        print(f"removed {len(removed)} namespace(s) left by a killed run: {', '.join(removed)}", flush=True)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _unwind)
     try:
