@@ -90,7 +90,7 @@ def link_local_ipv6(ifname: str) -> bytes:
     raise InterfaceError(f"{ifname}: no usable IPv6 link-local address")
 
 
-def _set_receive_buffer(sock: socket.socket, size: int) -> None:
+def set_receive_buffer(sock: socket.socket, size: int) -> None:
     """SO_RCVBUFFORCE passes net.core.rmem_max (often 208 KiB) with CAP_NET_ADMIN, which the
     daemon has; without it, SO_RCVBUF gets what the sysctl allows."""
     try:
@@ -123,7 +123,7 @@ class VrrpSocket:
         self.sock = socket.socket(af, socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC, IPPROTO_VRRP)
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, _SO_BINDTODEVICE, ifname.encode())
-            _set_receive_buffer(self.sock, rcvbuf)
+            set_receive_buffer(self.sock, rcvbuf)
             if family == 4:
                 self._setup_ipv4()
             else:

@@ -30,6 +30,8 @@ from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
+from .sockets import set_receive_buffer
+
 IFA_F_NODAD = 0x02
 IFF_UP = 0x1
 IFF_RUNNING = 0x40
@@ -222,7 +224,8 @@ class RtnlMonitor:
     a thread of its own when the timestamps matter more than the loop (the lab).  Link events
     are reported only when `up` changes, starting from the state when the monitor opened.  If
     the kernel reports an overrun (ENOBUFS: events were lost), link states are re-read and
-    any difference reported, so a missed "down" is never silently kept.
+    any difference reported, so a missed "down" is never silently kept; that re-read uses
+    the namespace of the thread calling, so use the monitor in the namespace it watches.
     """
 
     def __init__(self, *, addresses: bool = True, links: bool = True) -> None:
@@ -232,15 +235,17 @@ class RtnlMonitor:
         kind = socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
         self.sock = socket.socket(socket.AF_NETLINK, kind, socket.NETLINK_ROUTE)
         try:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _MONITOR_RCVBUF)
+            set_receive_buffer(self.sock, _MONITOR_RCVBUF)
             self.sock.bind((0, groups))
         except BaseException:
             self.sock.close()
             raise
-        # Links are always watched: address events name their interface from this table, and
-        # an RTM_DELADDR arriving after its interface was deleted still gets a name.
+        # Links are always watched: address events name their interface from this table, which
+        # RTM_NEWLINK keeps current (renames included) without a lookup per event.
         self.names: dict[int, str] = {index: name for index, name in socket.if_nameindex()}
         self.links: dict[str, bool] = link_states()
+        self.overruns = 0
+        """Times the kernel dropped events for want of buffer: a metric worth exporting."""
         self._marshal = MarshalRtnl()
         self._pending: deque[Event] = deque()
         self._waiter: asyncio.Future[None] | None = None
@@ -272,6 +277,7 @@ class RtnlMonitor:
             except OSError as e:
                 if e.errno != errno.ENOBUFS:
                     raise
+                self.overruns += 1
                 events.extend(self._resync(time.monotonic()))
                 continue
             now = time.monotonic()
@@ -282,7 +288,9 @@ class RtnlMonitor:
 
     def poll(self, timeout: float | None = None) -> list[Event]:
         """Wait up to `timeout` seconds for events (None: forever); for a dedicated thread."""
-        select.select([self.sock], [], [], timeout)
+        poller = select.poll()
+        poller.register(self.sock, select.POLLIN)
+        poller.poll(None if timeout is None else timeout * 1000)
         return self.read()
 
     def _event(self, msg, now: float) -> Event | None:

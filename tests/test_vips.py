@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 
@@ -153,3 +154,18 @@ def test_link_states_of_a_namespace(topology):
     topology.run("b", ["ip", "link", "set", "em1", "down"])
     with netns.entered(topology["b"].ns):
         assert link_states() == {"lo": True, "em1": False}
+
+
+def test_overrun_is_recovered_by_rereading_link_states(topology, tmp_path):
+    """A netlink overrun (ENOBUFS) loses events; the monitor re-reads the links instead."""
+    batch = tmp_path / "addresses.batch"
+    batch.write_text("".join(f"addr add 10.0.201.{i}/32 dev em1\n" for i in range(10, 250)))
+    with netns.entered(topology["a"].ns):
+        with RtnlMonitor() as monitor:
+            monitor.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 0)  # the kernel's minimum
+            topology.run("a", ["ip", "-batch", str(batch)])
+            topology.run("a", ["ip", "link", "set", "em1", "down"])
+            events = monitor.read()
+    links = [e for e in events if isinstance(e, LinkEvent)]
+    assert monitor.overruns >= 1
+    assert [(e.ifname, e.up) for e in links] == [("em1", False)]
