@@ -297,3 +297,15 @@ def test_groups_joined_by_other_sockets_do_not_leak_in(pair, topology):
         time.sleep(0.1)
         assert len(other.recv(2048)) == 40  # it reached router b ...
         assert ReceiveBatch().drain(b) == 0  # ... but not our socket
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_packets_longer_than_a_slot_are_cut_and_rejected(pair, family):
+    """A packet cut short by the slot fails its own length checks: packet_len_err, never a misparse."""
+    a, b = pair["a", family], pair["b", family]
+    group, size = (GROUP4, 4) if family == 4 else (GROUP6, 16)
+    addresses = [bytes([10, 0, 201, i]) if size == 4 else VIP6[:-1] + bytes([i]) for i in range(1, 21)]
+    a.send_advert(wire.build_advert(3, VRID, 100, 100, addresses, src=a.source, dst=group))
+    batch = ReceiveBatch(capacity=2, slot_size=64)
+    assert receive(b, batch) == 1 and batch.lengths[0] == 64
+    assert batch.validate() == 0 and REASON[batch.results[0]] == "packet_len_err"
