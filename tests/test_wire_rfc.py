@@ -115,19 +115,20 @@ def reason(function, *args) -> str:
     return caught.value.reason
 
 
-def v4_advert(version: int, priority: int = 100, interval_cs: int = 100, **over) -> Advert:
-    auth_type = over.pop("auth_type", 0)
-    return Advert(
-        version,
-        over.pop("vrid", 1),
-        priority,
-        interval_cs,
-        over.pop("addresses", (VIP4,)),
-        auth_type,
-        over.pop("auth_data", bytes(8) if version == 2 else b""),
-        over.pop("checksum_form", CHECKSUM_MESSAGE if version == 2 else CHECKSUM_PSEUDO_HEADER),
-        SRC4,
-    )
+def v4_advert(
+    version: int,
+    *,
+    interval_cs: int = 100,
+    auth_type: int = 0,
+    auth_data: bytes | None = None,
+    checksum_form: str | None = None,
+) -> Advert:
+    """The Advert that `message(version, ...)` from SRC4 decodes to, with the defaults above."""
+    if auth_data is None:
+        auth_data = bytes(8) if version == 2 else b""
+    if checksum_form is None:
+        checksum_form = CHECKSUM_MESSAGE if version == 2 else CHECKSUM_PSEUDO_HEADER
+    return Advert(version, 1, 100, interval_cs, (VIP4,), auth_type, auth_data, checksum_form, SRC4)
 
 
 # --- RFC 1071 and the pseudo-headers -----------------------------------------------------------
