@@ -22,7 +22,6 @@ import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-VRRP_PROTOCOL = 112
 _VRRP_NAMES = {"vrrp", "112"}
 _ANY_PROTOCOL = {"all", "0"}
 _NEW_STATES = {"NEW", "UNTRACKED"}
@@ -113,8 +112,9 @@ def parse_iptables_save(text: str) -> dict[str, tuple[dict[str, str], dict[str, 
     return tables
 
 
-def _ipt_match(args: list[str], advert: Advert) -> tuple[bool | None, str | None]:
-    """Evaluate one rule: (True/False, or None when a match we do not know decides; its target).
+def _ipt_match(args: list[str], advert: Advert) -> tuple[bool | None, str | None, bool]:
+    """Evaluate one rule: (True/False, or None when a match we do not know decides; its target;
+    whether the target is a goto, whose chain does not come back to this one).
 
     iptables-save prints every option with its value except a few flags; a word that does not
     start with `-` after an option is that option's value.
@@ -122,6 +122,7 @@ def _ipt_match(args: list[str], advert: Advert) -> tuple[bool | None, str | None
     results: list[bool] = []
     unknown = False
     target: str | None = None
+    goto = False
     negate = False
     i = 0
     while i < len(args):
@@ -149,7 +150,7 @@ def _ipt_match(args: list[str], advert: Advert) -> tuple[bool | None, str | None
         elif word in ("--dport", "--sport", "--dports", "--sports", "--destination-port", "--source-port"):
             result = False  # VRRP has no ports
         elif word in ("-j", "--jump", "-g", "--goto"):
-            target = value
+            target, goto = value, word in ("-g", "--goto")
             break  # target options (--reject-with ...) follow and decide nothing here
         elif word in ("-m", "--match", "--comment", "-c"):
             pass
@@ -159,8 +160,8 @@ def _ipt_match(args: list[str], advert: Advert) -> tuple[bool | None, str | None
             results.append(result != negate)
         negate = False
     if not all(results):
-        return False, target
-    return (None if unknown else True), target
+        return False, target, goto
+    return (None if unknown else True), target, goto
 
 
 def analyse_iptables(text: str, advert: Advert, command: str = "iptables") -> Finding:
@@ -203,7 +204,7 @@ def _ipt_walk(
     if depth > 16:
         return None, []
     for rule in rules.get(chain, []):
-        matches, target = _ipt_match(rule.args, advert)
+        matches, target, goto = _ipt_match(rule.args, advert)
         if matches is None:
             unsure.append(rule.text)
         if not matches or target is None:
@@ -216,6 +217,8 @@ def _ipt_walk(
             verdict, path = _ipt_walk(rules, target, advert, unsure, depth + 1)
             if verdict is not None:
                 return verdict, [rule, *path]
+            if goto:
+                return None, []
     return None, []
 
 
@@ -267,6 +270,8 @@ def _nft_expr_matches(expr: dict, advert: Advert) -> bool | None:
     key = _nft_key(match.get("left"))
     values = _nft_values(match.get("right"))
     op = match.get("op", "==")
+    if any(isinstance(v, str) and v.startswith("@") for v in values):
+        return None  # a named set: its elements are not in the rule
     result: bool | None
     if key in ("meta l4proto", "ip protocol", "ip6 nexthdr"):
         result = any(str(v).lower() in _VRRP_NAMES for v in values)

@@ -494,3 +494,15 @@ def test_bad_input_is_refused_with_a_message_and_nothing_built(capsys, tmp_path)
     assert "one or two implementations" in capsys.readouterr().err
     assert main(["doctor", "-f", str(tmp_path / "missing.conf")]) == 2
     assert "missing.conf" in capsys.readouterr().err
+
+
+def test_a_goto_chain_that_falls_through_does_not_come_back():
+    text = "*filter\n:INPUT ACCEPT [0:0]\n:g - [0:0]\n-A INPUT -g g\n-A INPUT -j DROP\nCOMMIT\n"
+    assert not firewall.analyse_iptables(text, ADVERT).blocked
+    assert firewall.analyse_iptables(text.replace("-g g", "-j g"), ADVERT).blocked
+
+
+def test_an_nftables_named_set_is_reported_not_guessed():
+    rule = [{"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "@lan"}}, {"drop": None}]
+    finding = firewall.analyse_nftables(_nft(("in", 0, "accept", [rule])), ADVERT)
+    assert not finding.blocked and finding.unsure == ("meta iifname @lan drop # handle 11",)
