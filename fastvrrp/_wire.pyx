@@ -3,9 +3,9 @@
 
 The contract (`Advert`, `AdvertError`, the reasons, the table and record layouts) is imported
 from `fastvrrp.advert`, never redefined.  The checks run in the reference's order, so the first
-one that fails names the same reason.  Packet bytes are read through raw pointers, and only after
-the length a read needs was checked by hand just above it.  `validate_batch` runs the same C
-checks over many packets and makes no Python object per packet.
+one that fails names the same reason.  The parsers take packet bytes only through a
+bounds-checked cursor (`_take`), so no read can pass the end of a buffer.  `validate_batch` runs
+the same C checks over many packets and makes no Python object per packet.
 """
 
 from cpython.buffer cimport PyBUF_FORMAT, PyBUF_ND, PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
@@ -128,7 +128,8 @@ cdef object _IPV4 = struct.Struct("!BBHHHBBH4s4s")
 
 cdef extern from *:
     """
-    /* tuple.__new__(cls, fields) without the method lookup and argument parsing. */
+    /* tuple.__new__(cls, fields) through the C slot: a Python-level call of a cached
+       tuple.__new__ measured 40-50 ns slower per Advert, most of a parse. */
     static PyObject *fastvrrp_tuple_subclass_new(PyObject *cls, PyObject *fields) {
         PyObject *args = PyTuple_Pack(1, fields);
         if (args == NULL) return NULL;
