@@ -39,4 +39,4 @@ debug: $(STAMP)
 	@echo "annotated source: fastvrrp/_wire.html"
 
 clean:
-	rm -rf build fastvrrp/_wire.c fastvrrp/_wire.html fastvrrp/*.so
+	rm -rf build fastvrrp/_wire.c fastvrrp/_wire.html fastvrrp/_mmsg.c fastvrrp/_mmsg.html fastvrrp/*.so

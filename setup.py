@@ -1,4 +1,4 @@
-"""Builds the Cython twin `fastvrrp._wire`; FASTVRRP_NO_EXTENSIONS=1 installs pure Python only."""
+"""Builds the Cython twins `fastvrrp._wire` and `fastvrrp._mmsg`; FASTVRRP_NO_EXTENSIONS=1 installs pure Python only."""
 
 import os
 
@@ -27,10 +27,17 @@ def extensions():
         extra_compile_args=cflags,
         extra_link_args=ldflags,
     )
+    mmsg = Extension(
+        "fastvrrp._mmsg",
+        ["fastvrrp/_mmsg.pyx"],
+        define_macros=macros + [("_GNU_SOURCE", None)],  # sendmmsg(2)
+        extra_compile_args=cflags,
+        extra_link_args=ldflags,
+    )
     directives = {"language_level": "3", "embedsignature": True}
     if DEBUG:
         directives["linetrace"] = True
-    return cythonize([ext], compiler_directives=directives, annotate=DEBUG)
+    return cythonize([ext, mmsg], compiler_directives=directives, annotate=DEBUG)
 
 
 setup(ext_modules=extensions())

@@ -16,11 +16,12 @@ import ipaddress
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from . import wire
+from . import mmsg, wire
 from .actions import Action, AddVips, Log, RemoveVips, RunNotify, SendAdvert, SendGratuitous, StateChanged
 from .advert import ADDR_LIST_ERR, AUTH_FAILURE, IP_TTL_ERR, REASONS, Expected, check_advert, pack_table
 from .announce import build_garp, build_unsolicited_na
@@ -85,6 +86,8 @@ class Instance:
     ops: asyncio.Queue = field(default_factory=asyncio.Queue)
     tasks: list[asyncio.Task] = field(default_factory=list)
     adverts: dict[tuple[int, int], list[tuple[bytes, bytes | None]]] = field(default_factory=dict)
+    sockaddrs: dict[bytes | None, bytes] = field(default_factory=dict)
+    """Each destination packed for `mmsg.send_batch`."""
     garps_sent: int = 0
     """Gratuitous ARPs / unsolicited NAs sent, frames (not bursts)."""
 
@@ -134,6 +137,9 @@ class Daemon:
         self._heap: list[tuple[float, int]] = []
         self._scheduled: dict[int, float] = {}
         self._by_key: dict[int, Instance] = {}
+        self._outbox: list[tuple[Instance, bytes, bytes | None]] | None = None
+        """While the timer is served: adverts to send together when it is done."""
+        self._controls: dict[VrrpSocket, bytes] = {}
         self._next_key = 0
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
@@ -440,18 +446,23 @@ class Daemon:
         if self._heap and self._heap[0][0] <= now:
             self._note_lag(now - self._heap[0][0], now)
         heap, scheduled = self._heap, self._scheduled
-        while heap and heap[0][0] <= now:
-            deadline, key = heapq.heappop(heap)
-            if scheduled.get(key) != deadline:
-                continue
-            del scheduled[key]
-            instance = self._by_key.get(key)
-            if instance is None:
-                continue
-            due = instance.router.get_timer()
-            if due is not None and due <= now:
-                self._execute(instance, instance.router.handle_timer(now))
-            self._schedule(instance)
+        self._outbox = []
+        try:
+            while heap and heap[0][0] <= now:
+                deadline, key = heapq.heappop(heap)
+                if scheduled.get(key) != deadline:
+                    continue
+                del scheduled[key]
+                instance = self._by_key.get(key)
+                if instance is None:
+                    continue
+                due = instance.router.get_timer()
+                if due is not None and due <= now:
+                    self._execute(instance, instance.router.handle_timer(now))
+                self._schedule(instance)
+        finally:
+            outbox, self._outbox = self._outbox, None
+            self._send_together(outbox)
         self._arm()
 
     def _note_lag(self, lag: float, now: float) -> None:
@@ -605,14 +616,59 @@ class Daemon:
         if messages is None:
             messages = [(self._build(instance, priority, interval_cs, dst), dst) for dst in instance.destinations]
             instance.adverts[(priority, interval_cs)] = messages
+        if self._outbox is not None:
+            self._outbox.extend((instance, message, dst) for message, dst in messages)
+            return
         for message, dst in messages:
-            try:
-                instance.vsock.send_advert(message, dst)
-            except OSError as e:
-                instance.router.count("advert_send_err")
-                suppressed = self.limiter.allow((instance.name, "send"), time.monotonic())
-                if suppressed is not None:
-                    log.warning("(%s) cannot send advert on %s: %s", instance.name, instance.vsock.ifname, e.strerror)
+            self._send_one(instance, message, dst)
+
+    def _send_one(self, instance: Instance, message: bytes, dst: bytes | None) -> None:
+        try:
+            instance.vsock.send_advert(message, dst)
+        except OSError as e:
+            instance.router.count("advert_send_err")
+            suppressed = self.limiter.allow((instance.name, "send"), time.monotonic())
+            if suppressed is not None:
+                log.warning("(%s) cannot send advert on %s: %s", instance.name, instance.vsock.ifname, e.strerror)
+
+    def _send_together(self, outbox: list[tuple[Instance, bytes, bytes | None]]) -> None:
+        """The adverts of one timer wake-up, one sendmmsg per socket (keepalived: one sendmsg each).
+
+        A datagram the kernel refuses stops the batch; it is sent alone to get its error
+        (counted, logged as any failed send), and the batch goes on after it.
+        """
+        if len(outbox) == 1:
+            self._send_one(*outbox[0])
+            return
+        by_socket: dict[VrrpSocket, list[tuple[Instance, bytes, bytes | None]]] = {}
+        for item in outbox:
+            by_socket.setdefault(item[0].vsock, []).append(item)
+        for vsock, items in by_socket.items():
+            control = self._controls.get(vsock)
+            if control is None:
+                control = self._controls[vsock] = mmsg.control_message(*vsock._source_ancillary[0])
+            messages = [message for _, message, _ in items]
+            sockaddrs = [self._sockaddr(instance, dst) for instance, _, dst in items]
+            start = 0
+            while start < len(items):
+                start += mmsg.send_batch(vsock.sock, messages[start:], sockaddrs[start:], control)
+                if start < len(items):
+                    self._send_one(*items[start])
+                    start += 1
+
+    @staticmethod
+    def _sockaddr(instance: Instance, dst: bytes | None) -> bytes:
+        packed = instance.sockaddrs.get(dst)
+        if packed is None:
+            vsock = instance.vsock
+            address = vsock.group if dst is None else dst
+            if vsock.family == 4:
+                packed = mmsg.sockaddr(socket.AF_INET, address)
+            else:
+                scoped = address[:2] == b"\xfe\x80" or address[0] == 0xFF
+                packed = mmsg.sockaddr(socket.AF_INET6, address, vsock.ifindex if scoped else 0)
+            instance.sockaddrs[dst] = packed
+        return packed
 
     def _build(self, instance: Instance, priority: int, interval_cs: int, dst: bytes | None) -> bytes:
         settings = instance.router.settings
