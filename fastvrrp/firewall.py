@@ -339,18 +339,12 @@ def analyse_nftables(data: str | dict, advert: Advert, skip_iptables_tables: boo
     """
     ruleset = json.loads(data) if isinstance(data, str) else data
     items = ruleset.get("nftables", [])
-    families = {"inet", "ip" if advert.family == 4 else "ip6"}
-    chains = [i["chain"] for i in items if "chain" in i and i["chain"]["family"] in families]
     rules: dict[tuple[str, str, str], list[dict]] = {}
     for item in items:
         if "rule" in item:
             r = item["rule"]
             rules.setdefault((r["family"], r["table"], r["chain"]), []).append(r)
-    hook_order = {"prerouting": 0, "input": 1}
-    base = [c for c in chains if c.get("hook") in hook_order]
-    if skip_iptables_tables:
-        base = [c for c in base if not (c["family"] in ("ip", "ip6") and c["table"] in _IPTABLES_NFT_TABLES)]
-    base.sort(key=lambda c: (hook_order[c["hook"]], c.get("prio", 0)))
+    base = nft_input_chains(ruleset, advert.family, skip_iptables_tables)
     unsure: list[str] = []
     for chain in base:
         key = (chain["family"], chain["table"], chain["name"])
@@ -368,6 +362,20 @@ def analyse_nftables(data: str | dict, advert: Advert, skip_iptables_tables: boo
             where = f"{last['family']} {last['table']} {last['chain']} handle {last['handle']}"
             return Finding("nftables", True, where, _nft_rule_text(last), fix, tuple(unsure))
     return Finding("nftables", False, unsure=tuple(unsure))
+
+
+def nft_input_chains(ruleset: dict, family: int, skip_iptables_tables: bool = False) -> list[dict]:
+    """Base chains an incoming packet of `family` meets (prerouting, then input; by priority)."""
+    families = {"inet", "ip" if family == 4 else "ip6"}
+    hook_order = {"prerouting": 0, "input": 1}
+    base = [
+        i["chain"]
+        for i in ruleset.get("nftables", [])
+        if "chain" in i and i["chain"]["family"] in families and i["chain"].get("hook") in hook_order
+    ]
+    if skip_iptables_tables:
+        base = [c for c in base if not (c["family"] in ("ip", "ip6") and c["table"] in _IPTABLES_NFT_TABLES)]
+    return sorted(base, key=lambda c: (hook_order[c["hook"]], c.get("prio", 0)))
 
 
 def _nft_walk(
@@ -434,13 +442,19 @@ def explain(finding: Finding) -> list[str]:
 
 
 def findings_for(sources: Iterable[tuple[str, str]], advert: Advert, iptables_nft: bool) -> list[Finding]:
-    """Analyse each `(kind, output)` pair: kind is iptables, ip6tables or nftables."""
+    """Analyse each `(kind, output)` pair: kind is iptables, ip6tables or nftables.
+
+    An nftables ruleset with no chain on the input path (only iptables-nft's own tables, or
+    nothing) gives no finding: there is nothing of its own to report.
+    """
     found = []
     for kind, text in sources:
         if not text.strip():
             continue
         if kind == "nftables":
-            found.append(analyse_nftables(text, advert, skip_iptables_tables=iptables_nft))
+            ruleset = json.loads(text)
+            if nft_input_chains(ruleset, advert.family, iptables_nft):
+                found.append(analyse_nftables(ruleset, advert, skip_iptables_tables=iptables_nft))
         else:
             found.append(analyse_iptables(text, advert, kind))
     return found

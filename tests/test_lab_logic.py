@@ -506,3 +506,14 @@ def test_an_nftables_named_set_is_reported_not_guessed():
     rule = [{"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "@lan"}}, {"drop": None}]
     finding = firewall.analyse_nftables(_nft(("in", 0, "accept", [rule])), ADVERT)
     assert not finding.blocked and finding.unsure == ("meta iifname @lan drop # handle 11",)
+
+
+def test_findings_skip_an_nftables_ruleset_with_nothing_of_its_own_on_the_input_path():
+    empty = json.dumps({"nftables": [{"metainfo": {"version": "1.0.6"}}]})
+    iptables_own = json.dumps(
+        {"nftables": [{"chain": {"family": "ip", "table": "filter", "name": "INPUT", "hook": "input", "prio": 0}}]}
+    )
+    experiment = (DATA / "experiment.iptables-save").read_text()
+    found = firewall.findings_for([("iptables", experiment), ("nftables", iptables_own)], ADVERT, iptables_nft=True)
+    assert [f.firewall for f in found] == ["iptables"]
+    assert firewall.findings_for([("iptables", ""), ("nftables", empty)], ADVERT, iptables_nft=True) == []
