@@ -266,3 +266,29 @@ def test_tcp_check_at_10_ms(topology, tmp_path, peers):
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def test_track_interface_weight_fault_and_dont_track_primary(topology, tmp_path, peers):
+    """A weighted tracked link moves the priority, a weight-0 one is FAULT, the primary is ignored on request."""
+    for name in ("dum0", "dum1"):  # veth pairs: this kernel may lack the dummy driver
+        topology.run("a", ["ip", "link", "add", name, "type", "veth", "peer", "name", name + "p"])
+        topology.run("a", ["ip", "link", "set", name + "p", "up"])
+        topology.run("a", ["ip", "link", "set", name, "up"])
+    extra = "    dont_track_primary\n    track_interface {\n        dum0 weight -60\n        dum1\n    }\n"
+    a, b = start(topology, tmp_path, peers, config("a", 100, extra), config("b", 50))
+    assert wait_until(lambda: holders(topology) == ["a"], DOWN + SLACK) is not None, a.log()
+    topology.run("a", ["ip", "link", "set", "dum0", "down"])  # 100 - 60 = 40 < 50
+    assert wait_until(lambda: holders(topology) == ["b"], DOWN + SLACK) is not None, a.log() + b.log()
+    assert "Changing effective priority from 100 to 40" in a.log()
+    topology.run("a", ["ip", "link", "set", "dum0", "up"])
+    assert wait_until(lambda: holders(topology) == ["a"], DOWN + SLACK) is not None, a.log() + b.log()
+    topology.run("a", ["ip", "link", "set", "dum1", "down"])  # weight 0: FAULT
+    assert wait_until(lambda: holders(topology) == ["b"], DOWN + SLACK) is not None, a.log() + b.log()
+    assert "Entering FAULT STATE" in a.log()
+    topology.run("a", ["ip", "link", "set", "dum1", "up"])
+    assert wait_until(lambda: holders(topology) == ["a"], DOWN + SLACK) is not None, a.log() + b.log()
+    faults = a.log().count("Entering FAULT STATE")
+    topology.run("a", ["ip", "link", "set", "em1", "down"])  # dont_track_primary: no FAULT for em1
+    wait_until(lambda: False, 0.5)
+    assert a.log().count("Entering FAULT STATE") == faults
+    topology.run("a", ["ip", "link", "set", "em1", "up"])
