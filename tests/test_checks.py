@@ -8,6 +8,7 @@ import socket
 import stat
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -82,7 +83,8 @@ def test_timed_out_script_loses_its_whole_process_group(tmp_path):
     deadline = time.monotonic() + 2
     while os.path.exists(f"/proc/{child}") and time.monotonic() < deadline:
         time.sleep(0.02)
-    state = open(f"/proc/{child}/stat").read().split()[2] if os.path.exists(f"/proc/{child}") else "gone"
+    stat_path = Path(f"/proc/{child}/stat")
+    state = stat_path.read_text().split()[2] if stat_path.exists() else "gone"
     assert state in ("gone", "Z"), f"the script's child {child} survived its timeout"
 
 
@@ -200,7 +202,7 @@ def status_fixture() -> dict:
                 "counters": {"advert_rcvd": 7, "auth_failure": 0}, "checksum_forms": {"pseudo-header": 7},
                 "garps_sent": 10, "advert_gap_received": hist, "advert_gap_sent": hist,
             }
-        ],  # fmt: skip
+        ],
         "checks": {"chk": {"up": False, "runs": 4, "failures": 4, "timeouts": 1}},
         "loop_lag": {"buckets": [[b, n] for b, n in lag.cumulative()], "sum": lag.total, "count": lag.count},
     }

@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+from netns_support import netns_test, stale_namespaces_removed, topology  # noqa: F401 (fixtures)
 from prometheus_client.parser import text_string_to_metric_families
 
 from fastvrrp.peers import InstanceSpec, Peer, vip_holders, wait_until
-from netns_support import netns_test, stale_namespaces_removed, topology  # noqa: F401 (fixtures)
 
 pytestmark = netns_test
 
@@ -169,7 +169,7 @@ def test_sync_group_fails_over_as_one(topology, tmp_path, peers):
     notify = script(tmp_path / "notify.sh", f'echo "$*" >> {out}\n')
     flag = tmp_path / "maintenance"
     a, b = start(topology, tmp_path, peers, sync_config("a", 100, notify, flag), sync_config("b", 50, None, None))
-    both = lambda who: holders(topology, VIP) == [who] and holders(topology, VIP2) == [who]  # noqa: E731
+    both = lambda who: holders(topology, VIP) == [who] and holders(topology, VIP2) == [who]
     assert wait_until(lambda: both("a"), DOWN + SLACK) is not None, a.log() + b.log()
     flag.touch()  # only VI_2 tracks it (reverse: up while the file is absent); the group goes to FAULT
     assert wait_until(lambda: both("b"), DOWN + SLACK) is not None, a.log() + b.log()
@@ -187,7 +187,7 @@ def run_in_a(topology, code: str) -> str:
 
 def test_metrics_and_status_match_the_daemon(topology, tmp_path, peers):
     port = 9650
-    a, b = start(topology, tmp_path, peers, config("a", 100), config("b", 50), extra_a=("--metrics", f"10.0.201.1:{port}"))
+    a, _ = start(topology, tmp_path, peers, config("a", 100), config("b", 50), extra_a=("--metrics", f"10.0.201.1:{port}"))
     assert wait_until(lambda: holders(topology) == ["a"], DOWN + SLACK) is not None, a.log()
     time.sleep(0.5)
     text = run_in_a(
@@ -241,13 +241,15 @@ def test_metrics_and_status_match_the_daemon(topology, tmp_path, peers):
     assert a.running and holders(topology) == ["a"]
 
 
+LISTEN_LOOP = "while True:\n    c, _ = s.accept(); c.close()"
+
+
 def test_tcp_check_at_10_ms(topology, tmp_path, peers):
     port = 8081
     server = topology.popen(
         "a",
-        [sys.executable, "-c", "import socket,time\ns=socket.create_server(('127.0.0.1', %d))\n"
-         "while True:\n    c, _ = s.accept(); c.close()" % port],
-    )  # fmt: skip
+        [sys.executable, "-c", f"import socket\ns = socket.create_server(('127.0.0.1', {port}))\n" + LISTEN_LOOP],
+    )
     try:
         assert wait_until(lambda: f":{port}" in topology.run("a", ["ss", "-ltn"]).stdout, 5) is not None
         top = f"vrrp_script web {{\n    check tcp 127.0.0.1:{port}\n    interval 0.01\n    timeout 0.005\n    fall 3\n}}\n"
