@@ -517,3 +517,28 @@ def test_findings_skip_an_nftables_ruleset_with_nothing_of_its_own_on_the_input_
     found = firewall.findings_for([("iptables", experiment), ("nftables", iptables_own)], ADVERT, iptables_nft=True)
     assert [f.firewall for f in found] == ["iptables"]
     assert firewall.findings_for([("iptables", ""), ("nftables", empty)], ADVERT, iptables_nft=True) == []
+
+
+def test_plot_spans_split_brain_only_while_both_daemons_run():
+    assert report.overlap([(0, 5), (8, 10)], [(4, 9)]) == [(4, 5), (8, 9)]
+    config = LabConfig(version=3, interval=0.1)
+    plan = {s.number: s for s in steps(config)}
+    events = [
+        Event(1.0, "r1", VIP_ADD, VIP),
+        Event(2.0, "r2", VIP_ADD, VIP),  # r1 was killed at 1.5: its VIP is stale, not a split brain
+        Event(3.0, "r1", VIP_DEL, VIP),  # r1 restarted at 2.9 removes it
+        Event(4.0, "r1", VIP_ADD, VIP),
+        Event(4.001, "r2", VIP_DEL, VIP),  # a preemption's overlap: a handover
+        Event(5.4, "r2", VIP_ADD, VIP),  # firewall on r2 at 5.0: two masters
+        Event(6.0, "r2", VIP_DEL, VIP),
+        Event(7.0, "lab", "step", "end"),
+    ]
+    alive, dead = {"r1": True, "r2": True}, {"r1": False, "r2": True}
+    steps_ = [
+        measure(plan["4a"], events, 1.5, 2.5, 2.9, ["r1", "r2"], dead, [], []),
+        measure(plan["4b"], events, 2.9, 4.5, 5.0, ["r1"], alive, [], []),
+        measure(plan["5"], events, 5.0, 5.9, 7.0, ["r1", "r2"], alive, [], []),
+    ]
+    result = LabResult(config, 0.0, steps_, events, [], [], "iptables", 7.0)
+    assert report.daemon_down(result, "r1") == [(1.5, 2.9)]
+    assert report.split_brain_spans(result) == [(5.4, 6.0)]

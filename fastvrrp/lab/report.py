@@ -139,6 +139,30 @@ def ownership(result: LabResult, role: str) -> list[tuple[float, float]]:
     return spans
 
 
+def overlap(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Intersections of two lists of (start, end) spans."""
+    return [(max(s1, s2), min(e1, e2)) for s1, e1 in a for s2, e2 in b if max(s1, s2) < min(e1, e2)]
+
+
+def daemon_down(result: LabResult, role: str) -> list[tuple[float, float]]:
+    """Spans (seconds since start) of steps that ended with `role` holding a stale VIP."""
+    spans = []
+    for n, step in enumerate(result.steps):
+        if role in step.stale:
+            end = result.steps[n + 1].started if n + 1 < len(result.steps) else step.settled
+            spans.append((step.started - result.t0, end - result.t0))
+    return spans
+
+
+def split_brain_spans(result: LabResult) -> list[tuple[float, float]]:
+    """When both routers held the VIP with their daemons running, for longer than an advert
+    interval: a preemption overlaps for a millisecond (the new master adds the VIP as the old
+    one hears its advert), which is a handover, not a split brain."""
+    both = overlap(ownership(result, "r1"), ownership(result, "r2"))
+    dead = [span for role in ROLES for span in daemon_down(result, role)]
+    return [(a, b) for a, b in both if b - a > result.config.interval and not overlap([(a, b)], dead)]
+
+
 def plot(result: LabResult, path: Path) -> None:
     """VIP ownership per router and lost pings per 100 ms over time, steps marked."""
     import matplotlib
@@ -151,6 +175,14 @@ def plot(result: LabResult, path: Path) -> None:
     for row, role in enumerate(ROLES):
         spans = [(a, b - a) for a, b in ownership(result, role)]
         own.broken_barh(spans, (row + 0.6, 0.8), color=colours[role])
+        stale = [(a, b - a) for a, b in overlap(ownership(result, role), daemon_down(result, role))]
+        if stale:
+            own.broken_barh(stale, (row + 0.6, 0.8), facecolor="white", edgecolor=colours[role], hatch="//",
+                            label=f"{role}: VIP left behind, no daemon")  # fmt: skip
+    for n, (a, b) in enumerate(split_brain_spans(result)):
+        own.axvspan(a, b, color="tab:red", alpha=0.15, label="split brain" if n == 0 else None)
+    if own.get_legend_handles_labels()[0]:
+        own.legend(loc="lower right", fontsize=8)
     own.set_yticks([1, 2], [f"{r} ({result.config.impls[i]})" for i, r in enumerate(ROLES)])
     own.set_ylim(0.4, 2.6)
     own.set_title(f"VIP {result.config.vip}: who holds it (VRRPv{result.config.version}, {result.config.interval:g} s)")
