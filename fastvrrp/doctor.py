@@ -145,17 +145,24 @@ def check_rp_filter(instance: VrrpInstance, proc: Path = Path("/proc")) -> Check
             values[scope] = 0
     effective = max(values.values())
     text = f"{instance.interface}: {values[instance.interface]}, all: {values['all']} (effective {effective})"
-    if effective != 1 or interface_network(instance.interface, 4) is not None and not instance.unicast_peers:
+    if effective != 1:
         return Check("rp_filter", True, (text,))
+    if instance.unicast_peers:
+        astray = [str(p.address) for p in instance.unicast_peers if route_device(str(p.address)) != instance.interface]
+        why = f"peers {', '.join(astray)} are routed through another interface" if astray else ""
+    else:
+        on_link = interface_network(instance.interface, 4) is not None
+        why = "" if on_link else f"{instance.interface} has no IPv4 subnet, so no peer is routed back through it"
+    if not why:
+        return Check("rp_filter", True, (text + ": strict, and the peers are reached through " + instance.interface,))
     fixes = [f"sysctl -w net.ipv4.conf.{scope}.rp_filter=2" for scope, v in values.items() if v == 1]
-    return Check(
-        "rp_filter",
-        False,
-        (
-            text + ": strict, and the peers' addresses may not be routed back through " + instance.interface,
-            *(f"  fix: {fix}" for fix in fixes),
-        ),
-    )
+    return Check("rp_filter", False, (f"{text}: strict, and {why}", *(f"  fix: {fix}" for fix in fixes)))
+
+
+def route_device(address: str) -> str | None:
+    """The interface the kernel would send to `address` through (what strict rp_filter compares)."""
+    routes = json.loads(_run(["ip", "-j", "route", "get", address]) or "[]")
+    return routes[0].get("dev") if routes else None
 
 
 def diagnose(instance: VrrpInstance, daemons: list[tuple[int, str]]) -> list[Check]:

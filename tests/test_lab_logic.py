@@ -542,3 +542,22 @@ def test_plot_spans_split_brain_only_while_both_daemons_run():
     result = LabResult(config, 0.0, steps_, events, [], [], "iptables", 7.0)
     assert report.daemon_down(result, "r1") == [(1.5, 2.9)]
     assert report.split_brain_spans(result) == [(5.4, 6.0)]
+
+
+def test_strict_rp_filter_with_unicast_peers_checks_their_routes(tmp_path, monkeypatch):
+    from fastvrrp import doctor
+
+    instance = _instance(tmp_path, extra="    unicast_peer {\n        10.9.9.9\n    }\n")
+    proc = tmp_path / "proc"
+    for scope in ("all", "em1"):
+        (proc / "sys/net/ipv4/conf" / scope).mkdir(parents=True)
+        (proc / "sys/net/ipv4/conf" / scope / "rp_filter").write_text("1\n")
+    monkeypatch.setattr(doctor, "route_device", lambda address: "eth7")
+    astray = check_rp_filter(instance, proc)
+    assert not astray.ok and "peers 10.9.9.9 are routed through another interface" in astray.lines[0]
+    assert astray.lines[1:] == (
+        "  fix: sysctl -w net.ipv4.conf.all.rp_filter=2",
+        "  fix: sysctl -w net.ipv4.conf.em1.rp_filter=2",
+    )
+    monkeypatch.setattr(doctor, "route_device", lambda address: "em1")
+    assert check_rp_filter(instance, proc).ok
