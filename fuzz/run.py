@@ -33,7 +33,8 @@ MAX_LEN = 4400
 
 
 def seeds() -> list[bytes]:
-    """Inputs for every selector, built from each advert of the captures."""
+    """Inputs for every selector, built from each advert of the captures, as captured and with
+    each checksum repair flag (which keeps them valid while the fuzzer mutates them)."""
     sys.path.insert(0, str(ROOT / "tests"))
     from pcapfile import ETHERTYPE_IPV4, ETHERTYPE_IPV6, ethernet, read_pcap
 
@@ -54,6 +55,11 @@ def seeds() -> list[bytes]:
                 found.add(bytes([1, 0]) + meta + ip[40:])
                 found.add(bytes([3, 0]) + ip[8:40] + ip[40:])
                 found.update(bytes([selector, table]) + framed * 2 for selector in (6, 7) for table in range(4))
+    sys.path.insert(0, str(ROOT))
+    from harness import MESSAGE_ONLY, REPAIR
+
+    for flags in (REPAIR, REPAIR | MESSAGE_ONLY):
+        found.update({bytes([data[0] | flags]) + data[1:] for data in found})
     return sorted(found)
 
 
