@@ -57,7 +57,7 @@ def preflight(impls: tuple[str, str], needs: list[str]) -> list[str]:
     """Problems that would stop the lab half-way, found before anything is built."""
     problems = []
     if os.geteuid() != 0:
-        problems.append("fastvrrp lab needs root: it creates network namespaces (run it with sudo, or `make demo`)")
+        problems.append("needs root: it creates network namespaces (run it with sudo, or `make demo`)")
     missing = [tool for tool in ["ip", *needs] if shutil.which(tool) is None]
     if "keepalived" in impls and shutil.which("keepalived") is None:
         missing.append("keepalived")
