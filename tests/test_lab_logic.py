@@ -187,7 +187,7 @@ def test_frames_are_decoded_into_what_the_timeline_shows():
     advert = _ipv4(112, "10.0.201.2", "224.0.0.18", bytes([0x21, 150, 0, 1, 1, 1, 0, 0]) + b"\0" * 12)
     assert decode(_ether(R2_MAC, 0x0800, advert), VIP) == Frame("advert", R2_MAC, 0, "10.0.201.2")
     request = _ipv4(1, "10.0.201.3", VIP, echo_request(4, 7, 42))
-    assert decode(_ether(CLIENT_MAC, 0x0800, request), VIP) == Frame("echo-request", CLIENT_MAC, 42, VIP)
+    assert decode(_ether(CLIENT_MAC, 0x0800, request), VIP) is None  # the pinger counts its own requests
     reply = _ipv4(1, VIP, "10.0.201.3", bytes([0, 0, 0, 0, 0, 7, 0, 42]))
     assert decode(_ether(R1_MAC, 0x0800, reply), VIP) == Frame("echo-reply", R1_MAC, 42, VIP)
     assert decode(_ether(R1_MAC, 0x0800, _ipv4(17, "10.0.201.1", VIP, b"\0" * 8)), VIP) is None

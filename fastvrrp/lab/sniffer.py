@@ -34,7 +34,7 @@ class Frame(NamedTuple):
     """A decoded frame the lab cares about; `sender` is a MAC address as `aa:bb:...`."""
 
     kind: str
-    """`advert`, `garp`, `na`, `echo-request`, `echo-reply`."""
+    """`advert`, `garp`, `na`, `echo-reply`."""
     sender: str
     value: int = 0
     """The advert's priority, or the echo sequence number."""
@@ -61,16 +61,12 @@ def decode(frame: bytes, vip: str) -> Frame | None:
         return None
     if ethertype == 0x0800 and len(payload) >= 20:
         ihl = (payload[0] & 0x0F) * 4
-        proto, src, dst = payload[9], socket.inet_ntoa(payload[12:16]), socket.inet_ntoa(payload[16:20])
+        proto, src = payload[9], socket.inet_ntoa(payload[12:16])
         body = payload[ihl:]
         if proto == _VRRP and len(body) >= 3:
             return Frame("advert", sender, body[2], src)
-        if proto == 1 and len(body) >= 8 and body[0] in (0, 8):
-            seq = struct.unpack_from("!H", body, 6)[0]
-            if body[0] == 8 and dst == vip:
-                return Frame("echo-request", sender, seq, vip)
-            if body[0] == 0 and src == vip:
-                return Frame("echo-reply", sender, seq, vip)
+        if proto == 1 and len(body) >= 8 and body[0] == 0 and src == vip:
+            return Frame("echo-reply", sender, struct.unpack_from("!H", body, 6)[0], vip)
         return None
     if ethertype == 0x86DD and len(payload) >= 40:
         next_header = payload[6]
@@ -82,17 +78,14 @@ def decode(frame: bytes, vip: str) -> Frame | None:
         if next_header == 58 and len(body) >= 8:
             if body[0] == 136 and len(body) >= 24 and str(ipaddress.IPv6Address(body[8:24])) == vip:
                 return Frame("na", sender, 0, vip) if dst == "ff02::1" else None
-            seq = struct.unpack_from("!H", body, 6)[0]
-            if body[0] == 128 and dst == vip:
-                return Frame("echo-request", sender, seq, vip)
             if body[0] == 129 and src == vip:
-                return Frame("echo-reply", sender, seq, vip)
+                return Frame("echo-reply", sender, struct.unpack_from("!H", body, 6)[0], vip)
     return None
 
 
 @dataclass
 class PingLoss:
-    """Lost pings from the client's echo requests and replies (ping's sequence numbers).
+    """Lost pings, from the pinger's requests and the replies seen on the wire (by sequence number).
 
     Replies on one link come back in order, so a reply with sequence s means every request
     before s still unanswered is lost.  A loss run is reported when replies resume, stamped
@@ -217,13 +210,14 @@ class Sniffer:
                 if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
                     sec, nsec = struct.unpack_from("qq", value)
                     t = sec + nsec * 1e-9 - self.offset
-            self.handle(decode(data, self.vip), t, address[2] == PACKET_OUTGOING)
+            if address[2] != PACKET_OUTGOING:  # the client's own requests are counted by the pinger
+                self.handle(decode(data, self.vip), t)
 
-    def handle(self, frame: Frame | None, t: float, outgoing: bool) -> None:
+    def handle(self, frame: Frame | None, t: float) -> None:
         if frame is None:
             return
         who = self.roles.get(frame.sender, frame.sender)
-        if frame.kind == "echo-reply" and not outgoing:
+        if frame.kind == "echo-reply":
             for event in self.loss.reply(frame.value, t, who):
                 self.emit(event)
         elif frame.kind == "advert":
