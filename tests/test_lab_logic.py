@@ -561,3 +561,12 @@ def test_strict_rp_filter_with_unicast_peers_checks_their_routes(tmp_path, monke
     )
     monkeypatch.setattr(doctor, "route_device", lambda address: "em1")
     assert check_rp_filter(instance, proc).ok
+
+
+def test_work_directories_of_killed_runs_are_removed(tmp_path):
+    dead = tmp_path / "fastvrrp-lab-999999999-abc"
+    alive = tmp_path / f"fastvrrp-lab-{__import__('os').getpid()}-def"
+    for path in (dead, alive):
+        (path / "r1").mkdir(parents=True)
+    assert command.remove_stale_workdirs(tmp_path) == [dead]
+    assert alive.exists() and not dead.exists()

@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 from ..peers import IMPLEMENTATIONS
@@ -66,6 +67,20 @@ def preflight(impls: tuple[str, str], needs: list[str]) -> list[str]:
     return problems
 
 
+def remove_stale_workdirs(tmp: Path | None = None) -> list[Path]:
+    """Work directories of lab runs that were killed (their pid is gone): configs and logs."""
+    from .experiment import WORKDIR_PREFIX
+
+    removed = []
+    for path in (tmp or Path(tempfile.gettempdir())).glob(f"{WORKDIR_PREFIX}*-*"):
+        pid = path.name[len(WORKDIR_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or Path(f"/proc/{pid}").exists():
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
 def _unwind(signum: int, frame) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -95,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
     removed = netns.cleanup_stale()
     if removed:
         print(f"removed {len(removed)} namespace(s) left by a killed run: {', '.join(removed)}", flush=True)
+    remove_stale_workdirs()
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _unwind)
     try:

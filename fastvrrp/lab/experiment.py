@@ -10,6 +10,7 @@ observed, so a daemon that misbehaves shows up in the report instead of being pa
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 import time
 from collections.abc import Iterable
@@ -33,6 +34,8 @@ ROUTER_IDS = {"r1": "LVS_201-1", "r2": "LVS_201-2"}
 INSTANCE = "VIP_test_1"
 VIP_V4 = "10.0.201.100"
 VIP_V6 = "fd00:201::100"
+WORKDIR_PREFIX = "fastvrrp-lab-"
+"""Configs and daemon logs of a run live in TMPDIR/fastvrrp-lab-PID-*, removed at its end."""
 
 
 class LabError(RuntimeError):
@@ -290,7 +293,8 @@ class Lab:
 
     def run(self) -> LabResult:
         start = time.monotonic()
-        with tempfile.TemporaryDirectory(prefix="fastvrrp-lab-") as tmp, Topology([*ROLES, CLIENT]) as topology:
+        workdirs = tempfile.TemporaryDirectory(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-")
+        with workdirs as tmp, Topology([*ROLES, CLIENT]) as topology:
             self.topology = topology
             workdir = self.workdir or Path(tmp)
             return self._run(topology, workdir, start)
