@@ -24,8 +24,17 @@ from pathlib import Path
 from fastvrrp import netns
 from fastvrrp.peers import Peer, wait_until
 
-from .common import RESULTS, Capture, machine, markdown_table, percentile, render_instances, vip_count, vrrp_fields
-from .common import write_section
+from .common import (
+    RESULTS,
+    Capture,
+    machine,
+    markdown_table,
+    percentile,
+    render_instances,
+    vip_count,
+    vrrp_fields,
+    write_section,
+)
 from .cpu import measure as measure_cpu
 
 INSTANCES = 50
