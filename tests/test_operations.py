@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -294,3 +295,20 @@ def test_track_interface_weight_fault_and_dont_track_primary(topology, tmp_path,
     wait_until(lambda: False, 0.5)
     assert a.log().count("Entering FAULT STATE") == faults
     topology.run("a", ["ip", "link", "set", "em1", "up"])
+
+
+def test_reload_restarts_a_changed_check_and_keeps_the_master(topology, tmp_path, peers):
+    flag = tmp_path / "broken"
+    check = script(tmp_path / "check.sh", f"test ! -e {flag}\n")
+    top = f'vrrp_script chk {{\n    script "{check}"\n    interval 0.2\n    weight -60\n}}\n'
+    track = "    track_script {\n        chk\n    }\n"
+    a, b = start(topology, tmp_path, peers, config("a", 100, track, top), config("b", 50))
+    assert wait_until(lambda: holders(topology) == ["a"], DOWN + SLACK) is not None, a.log()
+    entered = a.log().count("Entering")
+    a.config_path.write_text(config("a", 100, track, top.replace("interval 0.2", "interval 0.1")))
+    a.signal(signal.SIGHUP)
+    assert wait_until(lambda: "Reload done" in a.log(), 5) is not None, a.log()
+    wait_until(lambda: False, 0.5)
+    assert a.log().count("Entering") == entered and holders(topology) == ["a"]
+    flag.touch()  # the restarted check still moves the VIP
+    assert wait_until(lambda: holders(topology) == ["b"], 0.1 + DOWN + SLACK) is not None, a.log() + b.log()
