@@ -124,14 +124,15 @@ class ControlServer:
             writer.close()
 
     async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> dict[str, Any]:
-        sock = writer.get_extra_info("socket")
-        _, uid, _ = _PEERCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
-        if uid != 0:
-            return self._reject("permission denied: root only")
         try:
             line = await asyncio.wait_for(reader.readline(), REQUEST_TIMEOUT)
         except ValueError:
             return self._reject(f"request longer than {MAX_REQUEST} bytes")
+        # Read first, judge after: a refused client then gets its answer rather than a broken pipe.
+        sock = writer.get_extra_info("socket")
+        _, uid, _ = _PEERCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
+        if uid != 0:
+            return self._reject("permission denied: root only")
         try:
             request = json.loads(line)
         except ValueError:

@@ -239,6 +239,14 @@ def test_metrics_and_status_match_the_daemon(topology, tmp_path, peers):
     answers = reply.splitlines()
     assert len(answers) == 3 and all('"ok": false' in r for r in answers[:2]), reply
     assert '"ok": false' in answers[2] or answers[2] == "closed", reply
+    # Root only: the peer's credentials decide (an abstract socket has no file mode).
+    nobody = topology.run(
+        "a",
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "/usr/bin/python3", "-c",
+         "import socket\ns = socket.socket(socket.AF_UNIX); s.connect('\\0fastvrrp/control')\n"
+         "s.sendall(b'{\"command\": \"status\"}\\n'); print(s.recv(4096).decode())"],
+    ).stdout  # fmt: skip
+    assert "permission denied: root only" in nobody
     assert a.running and holders(topology) == ["a"]
 
 
