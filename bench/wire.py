@@ -266,10 +266,10 @@ def print_ratios(rows: list[Timing]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fastvrrp bench wire", description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="a fast smoke run: few, short repeats")
-    parser.add_argument("--repeats", type=int, default=None, help="repeats per case (default 7, quick 3)")
+    parser.add_argument("--repeats", type=int, default=None, help="repeats per case (default 15, quick 3)")
     args = parser.parse_args(list(argv) if argv is not None else None)
-    repeats = args.repeats or (3 if args.quick else 7)
-    budget = 2_000_000 if args.quick else 100_000_000  # ns per repeat
+    repeats = args.repeats or (3 if args.quick else 15)
+    budget = 2_000_000 if args.quick else 40_000_000  # ns per repeat: many short ones, the minimum dodges noise
     batch_count = 256 if args.quick else 4096
 
     cython_wire, missing = None, "FASTVRRP_NO_EXTENSIONS is set"
