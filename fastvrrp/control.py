@@ -68,13 +68,26 @@ def instance_status(instance: Instance, now: float) -> dict[str, Any]:
     }
 
 
-def snapshot(daemon: Daemon) -> dict[str, Any]:
-    """Everything `status` and the metrics show, taken on the loop in one go (a consistent view)."""
+SNAPSHOT_CHUNK = 16
+"""Instances described per turn of the loop: ~0.2 ms, so a timer due meanwhile waits no longer."""
+
+
+async def snapshot(daemon: Daemon) -> dict[str, Any]:
+    """Everything `status` and the metrics show, taken on the loop a few instances at a time.
+
+    255 instances take ~3 ms to describe: in one go that would delay a 10 ms advert by as much.
+    Between chunks the loop runs whatever is due; each instance is described consistently.
+    """
     now = time.monotonic()
+    instances = []
+    for n, instance in enumerate(list(daemon.instances.values()), 1):
+        instances.append(instance_status(instance, time.monotonic()))
+        if n % SNAPSHOT_CHUNK == 0:
+            await asyncio.sleep(0)
     return {
         "pid": os.getpid(),
         "uptime": round(now - daemon.started_at, 3),
-        "instances": [instance_status(i, now) for i in daemon.instances.values()],
+        "instances": instances,
         "checks": {
             name: {"up": c.up, "runs": c.runs, "failures": c.failures, "timeouts": c.timeouts}
             for name, c in daemon.checks.by_name.items()
@@ -139,7 +152,7 @@ class ControlServer:
             return self._reject('not JSON; send {"command": "status"} and a newline')
         if not isinstance(request, dict) or request.get("command") != "status":
             return self._reject('unknown request; send {"command": "status"}')
-        return {"ok": True, "status": snapshot(self.daemon)}
+        return {"ok": True, "status": await snapshot(self.daemon)}
 
     def _reject(self, reason: str) -> dict[str, Any]:
         self.rejected += 1
