@@ -274,3 +274,31 @@ def test_script_user_that_does_not_exist_is_refused(tmp_path):
         """ + INSTANCE))
     (problem,) = script_problems(config)
     assert problem.line == 3 and "user no_such_user_here, which does not exist" in problem.message
+
+
+def test_status_watch_redraws_until_interrupted(monkeypatch):
+    import io
+
+    from fastvrrp import control
+
+    calls = []
+    monkeypatch.setattr(control, "request_status", lambda name: calls.append(name) or status_fixture())
+
+    def sleep(seconds):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+    monkeypatch.setattr(control.time, "sleep", sleep)
+    out = io.StringIO()
+    assert control.status_command(None, False, 0.5, out, io.StringIO()) == 0
+    assert calls == [control.DEFAULT_NAME] * 2 and out.getvalue().count("VI_1  ") == 2
+    assert control.status_command(None, True, None, out, io.StringIO()) == 0
+
+
+def test_status_without_a_daemon_says_so(tmp_path):
+    import io
+
+    from fastvrrp.control import status_command
+
+    err = io.StringIO()
+    assert status_command(str(tmp_path / "nothing"), False, None, io.StringIO(), err) == 1
+    assert "is `fastvrrp run` running here?" in err.getvalue()
