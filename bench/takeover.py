@@ -12,7 +12,7 @@ one of four ways and restores it:
 
 Timestamps, all on CLOCK_MONOTONIC (see `bench.common`): the fault as this process issues it;
 adverts, GARPs and echo replies as the client's kernel received them (tcpdump); the VIP on the
-backup as its RTM_NEWADDR is read by a listener thread inside the backup's namespace.  The
+backup as its RTM_NEWADDR is read by a listener thread (SCHED_FIFO) inside the backup's namespace.  The
 overhead is what the implementation adds to the RFC: from the master's last advert (priority 0
 advert for graceful) to the VIP on the backup, minus the bound.  It is also given to the
 backup's first advert as master (wire only, no netlink in the path).
@@ -119,6 +119,11 @@ class VipWatcher:
         self._thread.start()
 
     def _run(self) -> None:
+        # Real-time priority for this thread only (pid 0 = the calling thread): on a busy box a
+        # normal thread can wait milliseconds for a CPU after the kernel wakes it, and the VIP's
+        # stamp would carry that wait.
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
         while not self._stop:
             events = self.monitor.poll(0.2)
             hits = [e.time for e in events if isinstance(e, AddressEvent) and e.added and e.address == self.vip]
@@ -452,7 +457,7 @@ def results_text(table: str, ratios, before: dict, after: dict, args) -> str:
         "Times in ms as min / median / p95 / max. Overhead = from the master's last advert (graceful:",
         "its priority-0 advert) to the VIP on the backup (or to the backup's first advert), minus the",
         "bound (graceful: Skew_Time; else Master_Down_Interval). `early` counts trials before the bound.",
-        "Packets are stamped by the client's kernel (tcpdump, ns), the VIP by an RTM_NEWADDR listener",
+        "Packets are stamped by the client's kernel (tcpdump, ns), the VIP by a SCHED_FIFO RTM_NEWADDR listener",
         "thread in the backup's namespace, all on CLOCK_MONOTONIC: error a few µs for packets, tens",
         "of µs (more under load) for the VIP. Ping gap resolution is the ping interval (10 ms); after",
         "kill and stop the old master's kernel still answers for the VIP, so the gap stays small.",

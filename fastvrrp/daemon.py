@@ -25,6 +25,7 @@ from . import mmsg, wire
 from .actions import Action, AddVips, Log, RemoveVips, RunNotify, SendAdvert, SendGratuitous, StateChanged
 from .advert import ADDR_LIST_ERR, AUTH_FAILURE, IP_TTL_ERR, REASONS, Expected, check_advert, pack_table
 from .announce import build_garp, build_unsolicited_na
+from .arrival import ArrivalClock
 from .checks import Checks
 from .config import ConfigError, load_config
 from .config_model import Config, GlobalDefs, VrrpInstance
@@ -132,6 +133,7 @@ class Daemon:
         self.locks: dict[str, object] = {}
         self.timer = TimerFd()
         self.batch = ReceiveBatch()
+        self.arrivals = ArrivalClock()
         self.limiter = RateLimiter(1.0)
         self.timer_lag: list[float] = []
         self._heap: list[tuple[float, int]] = []
@@ -139,6 +141,8 @@ class Daemon:
         self._by_key: dict[int, Instance] = {}
         self._outbox: list[tuple[Instance, bytes, bytes | None]] | None = None
         """While the timer is served: adverts to send together when it is done."""
+        self._held_logs: list[tuple[int, str]] | None = None
+        """While the timer is served: log lines, written once its adverts and VIPs are out."""
         self._controls: dict[VrrpSocket, bytes] = {}
         self._next_key = 0
         self._stop = asyncio.Event()
@@ -446,7 +450,7 @@ class Daemon:
         if self._heap and self._heap[0][0] <= now:
             self._note_lag(now - self._heap[0][0], now)
         heap, scheduled = self._heap, self._scheduled
-        self._outbox = []
+        self._outbox, self._held_logs = [], []
         try:
             while heap and heap[0][0] <= now:
                 deadline, key = heapq.heappop(heap)
@@ -456,13 +460,19 @@ class Daemon:
                 instance = self._by_key.get(key)
                 if instance is None:
                     continue
-                due = instance.router.get_timer()
-                if due is not None and due <= now:
-                    self._execute(instance, instance.router.handle_timer(now))
+                # The core runs only what is due: a deadline pushed back since it was queued
+                # (a backup that heard an advert) costs this call and nothing else.
+                actions = instance.router.handle_timer(now)
+                if actions:
+                    self._execute(instance, actions)
                 self._schedule(instance)
         finally:
             outbox, self._outbox = self._outbox, None
+            held, self._held_logs = self._held_logs, None
             self._send_together(outbox)
+            if held:
+                # After the ops workers' next step, which puts a new master's VIPs on first.
+                self._loop.call_soon(_write_logs, held)
         self._arm()
 
     def _note_lag(self, lag: float, now: float) -> None:
@@ -490,7 +500,9 @@ class Daemon:
         if not n:
             return
         batch.validate(channel.table)
-        now = time.monotonic()
+        # The batch's last packet arrived after all the others: its kernel stamp is a time
+        # none of them came later than, so timers started from it are never early.
+        now = self.arrivals.last(channel.vsock.sock, time.monotonic())
         family = channel.vsock.family
         for i in range(n):
             packet = batch.packet(i)
@@ -607,7 +619,10 @@ class Daemon:
                 target.notify.put(action)
             elif isinstance(action, (StateChanged, Log)):
                 level = action.level if isinstance(action, Log) else logging.INFO
-                log.log(level, "%s", action.line)
+                if self._held_logs is not None:
+                    self._held_logs.append((level, action.line))
+                else:
+                    log.log(level, "%s", action.line)
         for other in moved:
             self._schedule(other)
 
@@ -648,7 +663,7 @@ class Daemon:
             if control is None:
                 control = self._controls[vsock] = mmsg.control_message(*vsock._source_ancillary[0])
             messages = [message for _, message, _ in items]
-            sockaddrs = [self._sockaddr(instance, dst) for instance, _, dst in items]
+            sockaddrs = [instance.sockaddrs.get(dst) or self._sockaddr(instance, dst) for instance, _, dst in items]
             start = 0
             while start < len(items):
                 start += mmsg.send_batch(vsock.sock, messages[start:], sockaddrs[start:], control)
@@ -726,6 +741,11 @@ class Daemon:
             instance.garps_sent += len(frames) * action.count
         except OSError as e:
             log.warning("(%s) cannot send gratuitous frames on %s: %s", instance.name, instance.psock.ifname, e)
+
+
+def _write_logs(lines: list[tuple[int, str]]) -> None:
+    for level, line in lines:
+        log.log(level, "%s", line)
 
 
 def serve(
