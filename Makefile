@@ -5,7 +5,7 @@ STAMP        := $(VENV)/.bootstrapped
 FUZZ_SECONDS ?= 300
 DEMO_DIR     ?= build/demo
 
-.PHONY: test demo bench fuzz debug build clean hunt
+.PHONY: test demo bench bench-vrrp fuzz debug build clean hunt
 
 $(STAMP): pyproject.toml setup.py scripts/bootstrap
 	VENV=$(VENV) scripts/bootstrap
@@ -27,6 +27,13 @@ hunt: build
 
 bench: build
 	$(PY) -m bench.wire
+
+# Namespaces, root, keepalived: takeover (~25 min), advert gaps and CPU, fastvrrp beside keepalived;
+# each writes its section of bench/RESULTS.md.
+bench-vrrp: build
+	$(PY) -m bench.takeover
+	$(PY) -m bench.advert_gap --repeat 2
+	$(PY) -m bench.cpu
 
 # The sanitizer build goes to build/asan, not in place: other processes importing fastvrrp._wire
 # meanwhile keep the ordinary build (an ASan module cannot load without the ASan runtime preloaded).
