@@ -8,6 +8,7 @@
 2. A notify script that sleeps 10 s: one master at 10 ms whose `notify_backup`, `notify_master`
    and `notify` all sleep 10 s, against the same master without notify scripts; the gaps
    between its adverts are stamped by the kernel as they leave `em1` while the scripts sleep.
+3. Metrics scrapes: masters at 10 ms serving `--metrics`, scraped once or ten times a second, or not.
 """
 
 from __future__ import annotations
@@ -125,15 +126,63 @@ def notify_gaps(with_notify: bool, seconds: float, workdir: Path) -> dict:
     return {"gaps": gaps, "dropped": capture.dropped, "sleeping": len(running)}
 
 
+SCRAPER = """
+import sys, time, urllib.request
+url, period = sys.argv[1], float(sys.argv[2])
+while True:
+    urllib.request.urlopen(url, timeout=5).read()
+    time.sleep(period)
+"""
+
+
+def scrape_gaps(period: float | None, count: int, seconds: float, workdir: Path) -> dict:
+    """Advert gaps of `count` masters at 10 ms, serving metrics, scraped every `period` seconds or not."""
+    with netns.Topology(["a"]) as topo:
+        peer = OpsPeer(topo, "a", "fastvrrp", render_instances("scrape", count, state="MASTER", priority=100), workdir)
+        peer.extra_args = ("--metrics", "127.0.0.1:9650")
+        peer.start()
+        if not peer.wait_ready() or wait_until(lambda: vip_count(topo, "a") == count, 20, 0.1) is None:
+            raise RuntimeError(f"the instances did not all become master: {peer.log()[-2000:]}")
+        argv = [sys.executable, "-c", SCRAPER, "http://127.0.0.1:9650/metrics", str(period)]
+        scraper = topo.popen("a", argv) if period is not None else None
+        try:
+            time.sleep(0.5)
+            capture = Capture(topo, "a", workdir / "scrape.pcap", "ip proto 112", snaplen=64)
+            time.sleep(seconds)
+            frames = capture.frames()
+        finally:
+            if scraper is not None:
+                scraper.kill()
+                scraper.wait()
+        peer.stop()
+    by_vrid: dict[int, list[float]] = {}
+    for frame in frames:
+        fields = vrrp_fields(frame.data)
+        if fields is not None and fields[2] > 0:
+            by_vrid.setdefault(fields[1], []).append(frame.time)
+    gaps = [b - a for times in by_vrid.values() for a, b in itertools.pairwise(times)]
+    return {"gaps": gaps, "dropped": capture.dropped}
+
+
+class OpsPeer(Peer):
+    """A fastvrrp Peer with extra `fastvrrp run` arguments."""
+
+    extra_args: tuple[str, ...] = ()
+
+    def argv(self) -> list[str]:
+        return super().argv() + list(self.extra_args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fastvrrp bench operations", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="CPU window / capture length")
     parser.add_argument("--windows", type=int, default=3)
+    parser.add_argument("--scrape-instances", type=int, default=50, help="masters at 10 ms while /metrics is scraped")
     parser.add_argument("--results", type=Path, default=RESULTS, help="RESULTS.md to update ('' for none)")
     args = parser.parse_args(argv)
     netns.cleanup_stale()
     before = machine()
-    check_rows, gap_rows = [], []
+    check_rows, gap_rows, scrape_rows = [], [], []
     with tempfile.TemporaryDirectory(prefix="fastvrrp-ops-") as tmp:
         baseline = None
         for case in ("none", "shared", "each"):
@@ -154,6 +203,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             row += [str(sum(abs(g - 0.01) > 0.001 for g in gaps)), str(result["dropped"])]
             print(" | ".join(row), flush=True)
             gap_rows.append(row)
+        for period in (None, 1.0, 0.1):
+            result = scrape_gaps(period, args.scrape_instances, args.seconds, Path(tmp) / f"scrape-{period}")
+            gaps = result["gaps"]
+            row = [f"{1 / period:g} / s" if period else "none", str(args.scrape_instances), str(len(gaps))]
+            row += [f"{percentile(gaps, q) * 1e3:.3f}" for q in (50, 99)] + [f"{max(gaps) * 1e3:.3f}"]
+            row += [str(sum(abs(g - 0.01) > 0.001 for g in gaps)), str(result["dropped"])]
+            print(" | ".join(row), flush=True)
+            scrape_rows.append(row)
     after = machine()
     body = (
         f"`fastvrrp bench operations` ({before['date']}; {before['cpu']}; {before['load']} before, "
@@ -167,6 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "one master at 10 ms, adverts stamped by the kernel leaving `em1` while the scripts run "
         f"({args.seconds * 2:g} s capture); gaps in ms, \"off\" = gaps more than 1 ms from 10 ms:\n\n"
         + markdown_table(["notify", "sleeping", "gaps", "p50", "p99", "max", "off > 1 ms", "dropped"], gap_rows)
+        + f"\n\n`--metrics` served, {args.scrape_instances} masters at 10 ms, /metrics scraped from the same "
+        f"namespace once or ten times a second, or not ({args.seconds:g} s capture; gaps in ms):\n\n"
+        + markdown_table(["scrapes", "instances", "gaps", "p50", "p99", "max", "off > 1 ms", "dropped"], scrape_rows)
     )
     if str(args.results):
         write_section("Operations", body, args.results)

@@ -76,7 +76,8 @@ def families(status: dict[str, Any]) -> Iterator[Any]:
             counters.add_metric([name, counter], n)
         for direction in ("received", "sent"):
             h = i[f"advert_gap_{direction}"]
-            gaps.add_metric([name, direction], _buckets(h), h["sum"])
+            if h["count"]:  # a master alone receives nothing: no series rather than empty buckets
+                gaps.add_metric([name, direction], _buckets(h), h["sum"])
     yield from (state, priority, base, master, age, transitions, garps, forms, counters, gaps)
     check = GaugeMetricFamily("fastvrrp_check_up", "1 while a vrrp_script / check is up", labels=["script"])
     runs = CounterMetricFamily("fastvrrp_check_runs", "check runs", labels=["script"])

@@ -15,9 +15,9 @@ from .actions import Action
 from .advert import Advert
 from .protocol import VirtualRouter
 
-ADVERT_GAP_BUCKETS = (0.005, 0.009, 0.0105, 0.011, 0.015, 0.02, 0.05, 0.09, 0.105, 0.11, 0.15, 0.2, 0.5,
-                      0.9, 1.05, 1.1, 1.5, 2.0, 3.0, 5.0, 10.0)
-"""Seconds; around the usual intervals (10 ms, 100 ms, 1 s) so that a late advert stands out."""
+ADVERT_GAP_BUCKETS = (0.0101, 0.011, 0.015, 0.02, 0.101, 0.11, 0.15, 0.2, 1.01, 1.1, 1.5, 2.0, 3.5)
+"""Seconds; just above the usual intervals (10 ms, 100 ms, 1 s) so that a late advert stands out,
+and few: every bucket is a line per instance and direction in each scrape."""
 LOOP_LAG_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0)
 
 
