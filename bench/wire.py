@@ -16,11 +16,12 @@ import statistics
 import sys
 import time
 from array import array
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from fastvrrp import _wire_py
-from fastvrrp.advert import AUTH_PASS, CHECKSUM_PSEUDO_HEADER, Expected, check_advert, pack_table
+from fastvrrp.advert import AUTH_PASS, Expected, check_advert, pack_table
 
 LINE_RATES = (("10GbE", 14.88e6), ("100GbE", 148.8e6))
 UNROLL = 10
@@ -47,9 +48,9 @@ class Scenario:
 
 
 def scenarios() -> list[Scenario]:
-    v2 = dict(auth_type=AUTH_PASS, password=PASSWORD)
-    v3_4 = dict(src=SRC4, dst=DST4)
-    v3_6 = dict(src=SRC6, dst=DST6)
+    v2 = {"auth_type": AUTH_PASS, "password": PASSWORD}
+    v3_4 = {"src": SRC4, "dst": DST4}
+    v3_6 = {"src": SRC6, "dst": DST6}
     result = []
     for name, version, family, vip, kwargs in (
         ("v2 PASS IPv4", 2, 4, VIP4, v2),
@@ -96,7 +97,7 @@ def _unrolled(case: Case) -> Callable[[int], int]:
     source = f"def run(n, {names}):\n    start = clock()\n    for _ in range(n):\n"
     source += f"        {case.code}\n" * UNROLL + "    return clock() - start\n"
     namespace: dict[str, Any] = {"clock": time.perf_counter_ns}
-    exec(source, namespace)
+    exec(source, namespace)  # noqa: S102 - our own statements, unrolled as timeit does
     run = namespace["run"]
     return lambda n: run(n, **case.names)
 
@@ -121,14 +122,14 @@ def time_case(label: str, case: Case, repeats: int, budget_ns: int) -> Timing:
 
 def our_cases(wire, s: Scenario) -> dict[str, Case]:
     """parse, parse + configuration check, build: the calls a receiving daemon makes per packet."""
-    names = dict(packet=s.packet, expected=s.expected, check=check_advert, src=SRC6, dst=DST6)
+    names = {"packet": s.packet, "expected": s.expected, "check": check_advert, "src": SRC6, "dst": DST6}
     if s.family == 4:
         names["parse"] = wire.parse_ipv4
         parse = "parse(packet)"
     else:
         names["parse"] = wire.parse_ipv6
         parse = "parse(packet, src, dst, 255)"
-    build_names = dict(build=wire.build_advert)
+    build_names = {"build": wire.build_advert}
     arguments = ", ".join(repr(a) for a in s.build_args) + "".join(
         f", {key}={value!r}" for key, value in s.build_kwargs.items()
     )
@@ -142,17 +143,17 @@ def our_cases(wire, s: Scenario) -> dict[str, Case]:
 def batch_case(wire, s: Scenario, count: int) -> Case:
     """`validate_batch` over `count` copies of the packet, with the table (all checks run) and records."""
     size = len(s.packet)
-    names: dict[str, Any] = dict(
-        validate=wire.validate_batch,
-        buffer=s.packet * count,
-        offsets=array("I", range(0, size * count, size)),
-        lengths=array("I", [size]) * count,
-        results=bytearray(count),
-        records=bytearray(8 * count),
-        table=pack_table([s.expected]),
-        addrs=(SRC6 + DST6) * count if s.family == 6 else None,
-        hops=bytes([255]) * count if s.family == 6 else None,
-    )
+    names: dict[str, Any] = {
+        "validate": wire.validate_batch,
+        "buffer": s.packet * count,
+        "offsets": array("I", range(0, size * count, size)),
+        "lengths": array("I", [size]) * count,
+        "results": bytearray(count),
+        "records": bytearray(8 * count),
+        "table": pack_table([s.expected]),
+        "addrs": (SRC6 + DST6) * count if s.family == 6 else None,
+        "hops": bytes([255]) * count if s.family == 6 else None,
+    }
     code = (
         f"validate(buffer, offsets, lengths, results, table, family={s.family}, addrs=addrs, "
         "hop_limits=hops, records=records)"
@@ -179,9 +180,9 @@ def dpkt_cases(s: Scenario) -> dict[str, Case]:
             raise ValueError("checksum")
         return vrrp.vrid, vrrp.priority, vrrp.addrs
 
-    names = dict(
-        VRRP=VRRP, message=s.message, packet=s.packet, parse_check=parse_check, key=PASSWORD.ljust(8, b"\0"), vip=VIP4
-    )
+    names = {
+        "VRRP": VRRP, "message": s.message, "packet": s.packet, "parse_check": parse_check, "key": PASSWORD.ljust(8, b"\0"), "vip": VIP4
+    }
     cases = {"parse": Case("VRRP(message)", names), "parse+check": Case("parse_check(packet)", names)}
     if s.version == 2:
         cases["build"] = Case(
@@ -195,14 +196,14 @@ def scapy_cases(s: Scenario) -> dict[str, Case]:
     from scapy.layers.inet import IP
     from scapy.layers.vrrp import VRRP, VRRPv3
 
-    names = dict(
-        IP=IP,
-        VRRP=VRRP,
-        VRRPv3=VRRPv3,
-        packet=s.packet,
-        auth1=int.from_bytes(PASSWORD[:4], "big"),
-        auth2=int.from_bytes(PASSWORD[4:].ljust(4, b"\0"), "big"),
-    )
+    names = {
+        "IP": IP,
+        "VRRP": VRRP,
+        "VRRPv3": VRRPv3,
+        "packet": s.packet,
+        "auth1": int.from_bytes(PASSWORD[:4], "big"),
+        "auth2": int.from_bytes(PASSWORD[4:].ljust(4, b"\0"), "big"),
+    }
     if s.version == 2:
         build = (
             "bytes(VRRP(vrid=7, priority=100, ipcount=1, authtype=1, adv=1, addrlist=['10.0.0.100'], "

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import wire as bench_wire  # noqa: E402
+from bench import wire as bench_wire
 
 
 def test_quick_bench_reports_every_comparator(capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,13 +11,14 @@ import importlib
 import os
 import struct
 from array import array
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import pytest
+from conftest import load_twin
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import load_twin
 from fastvrrp.advert import (
     AUTH_DATA_LEN,
     AUTH_NONE,
@@ -67,7 +68,7 @@ def outcome(call: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple:
         value = call(*args, **kwargs)
     except AdvertError as e:
         return ("drop", e.reason)
-    except Exception as e:  # misuse: the class and the message must agree too
+    except Exception as e:  # noqa: BLE001 - any misuse error: its class and message must agree too
         return ("raise", type(e).__name__, str(e))
     if isinstance(value, Advert):
         assert type(value) is Advert
@@ -448,7 +449,7 @@ def test_validate_batch_is_a_loop_of_parse_and_check(twins: Twins, family: int, 
     for wire in twins:
         out = result_type(len(b.offsets))
         kept = bytearray([fill]) * (RECORD_SIZE * len(b.offsets))
-        kwargs = dict(family=family, records=kept if with_records else None)
+        kwargs = {"family": family, "records": kept if with_records else None}
         if family == 6:
             kwargs.update(addrs=data.draw(st.sampled_from([bytes, bytearray]))(b.addrs), hop_limits=bytes(b.hop_limits))
         assert wire.validate_batch(memoryview(b.buffer), index(b.offsets), index(b.lengths), out, b.table, **kwargs) == valid
