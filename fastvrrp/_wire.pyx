@@ -11,7 +11,7 @@ the same C checks over many packets and makes no Python object per packet.
 from cpython.buffer cimport PyBUF_FORMAT, PyBUF_ND, PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.list cimport PyList_CheckExact
-from cpython.long cimport PyLong_AsLongAndOverflow, PyLong_CheckExact
+from cpython.long cimport PyLong_AsLongAndOverflow, PyLong_Check
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_CheckExact, PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
@@ -19,8 +19,8 @@ from libc.string cimport memcpy, memset
 
 import struct
 from array import array
-from operator import index
 
+from fastvrrp import _wire_py
 from fastvrrp.advert import (
     AUTH_DATA_LEN,
     AUTH_NONE,
@@ -503,16 +503,11 @@ def parse_ipv6(payload, src, dst, hop_limit):
 # ---- building ----------------------------------------------------------------------------
 
 cdef long _int_in(object value, long lo, long hi) except? -2:
-    """`value` if `lo <= value <= hi`, else `lo - 1`: the reference's range checks, with no
-    Python comparison for a plain int."""
+    """`value` (an int) if `lo <= value <= hi`, else `lo - 1`: the reference's range checks, with
+    no Python comparison."""
     cdef int overflow = 0
-    cdef long v
-    if PyLong_CheckExact(value):
-        v = PyLong_AsLongAndOverflow(value, &overflow)
-        return v if not overflow and lo <= v <= hi else lo - 1
-    if not lo <= value <= hi:
-        return lo - 1
-    return index(value)
+    cdef long v = PyLong_AsLongAndOverflow(value, &overflow)
+    return v if not overflow and lo <= v <= hi else lo - 1
 
 
 cdef int _copy_into(unsigned char* out, object value, Py_ssize_t size) except -1:
@@ -563,6 +558,11 @@ def build_advert(version, vrid, priority, interval_cs, addresses, *, auth_type=A
     cdef uint64_t total
     cdef uint16_t field
     cdef _Bytes s, d
+    if not (PyLong_Check(vrid) and PyLong_Check(priority) and PyLong_Check(interval_cs) and PyLong_Check(auth_type)):
+        # Floats and other numbers pass some of the reference's checks and fail others, in
+        # struct.pack: running the reference itself gives its very result or exception.
+        return _wire_py.build_advert(version, vrid, priority, interval_cs, addresses, auth_type=auth_type,
+                                     password=password, src=src, dst=dst, checksum_form=checksum_form)
     if not 1 <= count <= 255:
         raise ValueError("an advert carries 1 to 255 addresses")
     c_vrid = _int_in(vrid, 0, 255)
