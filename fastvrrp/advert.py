@@ -12,6 +12,7 @@ import hmac
 import ipaddress
 import struct
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Iterable, NamedTuple
 
 IPPROTO_VRRP = 112
@@ -147,7 +148,7 @@ class Expected:
     require_link_local_first: bool = False
     """RFC 5798 §5.2.9 wants an IPv6 link-local address first; keepalived sends only the VIPs."""
 
-    @property
+    @cached_property
     def auth_key(self) -> bytes:
         return password_key(self.password)
 
@@ -171,7 +172,8 @@ def check_advert(advert: Advert, expected: Expected) -> tuple[str, ...]:
             raise AdvertError(ADVERT_INTERVAL_ERR)
     if expected.require_link_local_first and len(advert.addresses[0]) == 16 and advert.addresses[0][:2] != b"\xfe\x80":
         raise AdvertError(IPV6_LL_ERR)
-    if expected.addresses and sorted(advert.addresses) != sorted(expected.addresses):
+    addresses = advert.addresses
+    if expected.addresses and addresses != expected.addresses and sorted(addresses) != sorted(expected.addresses):
         return (ADDR_LIST_ERR,)
     return ()
 
