@@ -29,6 +29,7 @@ import fcntl
 import itertools
 import json
 import os
+import random
 import signal
 import socket
 import struct
@@ -199,7 +200,9 @@ class Bench:
 
     def _trial(self, fault: str, watcher: VipWatcher) -> Trial:
         trial = Trial(self.impl, self.interval.label, fault, start=time.monotonic())
-        time.sleep(0.05)  # the trial's window opens before the fault, not at it
+        # A random phase against the master's adverts: the settling above would otherwise put
+        # every fault at the same point of the advert cycle.
+        time.sleep(0.05 + random.uniform(0, self.interval.seconds))
         trial.fault_at = self._fail(fault)
         trial.vip_at = watcher.wait_added(trial.fault_at, self.interval.bound("kill") + 3.0)
         time.sleep(0.3)  # GARPs, and the client's pings answered again
@@ -273,7 +276,9 @@ class Bench:
 
     def _analyse(self, trial: Trial, frames: list[Frame]) -> None:
         a_ip, b_ip = self.topo["a"].ip, self.topo["b"].ip
-        window = [f for f in frames if trial.start <= f.time <= trial.end]
+        # From one interval before the trial: the master's last advert may precede the fault by
+        # up to an interval (the master has been alone for longer: see `_settle`).
+        window = [f for f in frames if trial.start - self.interval.seconds <= f.time <= trial.end]
         adverts = [(f.time, fields) for f in window if (fields := vrrp_fields(f.data)) and fields[1] == VRID]
         until = trial.vip_at if trial.vip_at is not None else trial.end
         if trial.fault == "graceful":
