@@ -204,6 +204,7 @@ class VirtualRouter:
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self._weights: dict[str, int] = {t.name: t.weight for t in settings.track}
         self._tracked_up: dict[str, bool] = dict.fromkeys(self._weights, True)
+        self._effective_priority = self._compute_effective_priority()
         self._faults: set[str] = set()
         self._reset()
         self._log_next: dict[str, float] = {}
@@ -230,7 +231,13 @@ class VirtualRouter:
 
     @property
     def effective_priority(self) -> int:
-        """Base priority plus tracking weights (RFC 5798 §5.2.4 range, see `timers.effective_priority`)."""
+        """Base priority plus tracking weights (RFC 5798 §5.2.4 range, see `timers.effective_priority`).
+
+        Read on every advert sent and received, changed only by `set_track_state`: kept computed.
+        """
+        return self._effective_priority
+
+    def _compute_effective_priority(self) -> int:
         up = self._tracked_up
         weights = (w for name, w in self._weights.items() if (w > 0 and up[name]) or (w < 0 and not up[name]))
         return effective_priority(self.settings.priority, weights)
@@ -358,6 +365,7 @@ class VirtualRouter:
         weight = self._weights[name]
         before = self.effective_priority
         self._tracked_up[name] = up
+        self._effective_priority = self._compute_effective_priority()
         if weight == 0:
             return self._set_fault(f"track {name}", not up, now)
         actions: list[Action] = []
