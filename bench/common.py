@@ -27,21 +27,10 @@ from typing import NamedTuple
 
 import dpkt
 
+from fastvrrp.arrival import realtime_offset
 from fastvrrp.netns import ROUTER_IFNAME, Topology
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-
-
-def clock_offset(samples: int = 50) -> float:
-    """CLOCK_REALTIME minus CLOCK_MONOTONIC in seconds, from the tightest bracketed reading."""
-    best = None
-    for _ in range(samples):
-        before = time.monotonic_ns()
-        real = time.time_ns()
-        after = time.monotonic_ns()
-        if best is None or after - before < best[0]:
-            best = (after - before, real - (before + after) // 2)
-    return best[1] / 1e9
 
 
 class Frame(NamedTuple):
@@ -62,7 +51,7 @@ class Capture:
         self.path = path
         argv = ["tcpdump", "--immediate-mode", "-U", "-n", "-B", "16384", "-s", str(snaplen)]
         argv += ["--time-stamp-precision=nano", "-i", ROUTER_IFNAME, "-w", str(path), bpf]
-        self.offset = clock_offset()
+        self.offset = realtime_offset(samples=50)
         self.proc = topo.popen(role, argv, stderr=subprocess.PIPE, text=True)
         ready, _, _ = select.select([self.proc.stderr], [], [], 5)
         line = self.proc.stderr.readline() if ready else ""

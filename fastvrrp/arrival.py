@@ -35,28 +35,25 @@ class ArrivalClock:
             seconds, nanoseconds = _TIMESPEC.unpack(fcntl.ioctl(sock, SIOCGSTAMPNS, _EMPTY))
         except OSError:  # ENOENT: nothing stamped yet (stamping starts with the first call)
             return now
-        offset = _realtime_offset()
+        offset = realtime_offset()
         previous, self._offset = self._offset, offset
         if previous is None or abs(offset - previous) > STEP:
             return now
         return min(now, seconds + nanoseconds * 1e-9 - offset)
 
 
-def _realtime_offset(tries: int = 3) -> float:
-    """CLOCK_REALTIME minus CLOCK_MONOTONIC, from the tightest of a few bracketed reads.
+def realtime_offset(samples: int = 3) -> float:
+    """CLOCK_REALTIME minus CLOCK_MONOTONIC (s), from the tightest of `samples` bracketed reads.
 
     A preemption between the two clock reads would shift one sample by the time the thread
-    was off the CPU and look like a clock step; bracketing the realtime read between two
-    monotonic reads bounds that error by the bracket's width.
+    was off the CPU (and here look like a clock step); bracketing the realtime read between
+    two monotonic reads bounds each sample's error by the bracket's width.
     """
     best_width, best = float("inf"), 0.0
-    for _ in range(tries):
+    for _ in range(samples):
         before = time.monotonic()
         realtime = time.time()
         after = time.monotonic()
         if after - before < best_width:
             best_width, best = after - before, realtime - (before + after) / 2
-        if best_width < STEP / 10:
-            break
     return best
-

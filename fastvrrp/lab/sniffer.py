@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from .. import netns
+from ..arrival import realtime_offset
 from .timeline import ADVERT, GARP, LOSS, PING, PRIO0, UNSOLICITED_NA, Event
 
 ETH_P_ALL = 0x0003
@@ -181,7 +182,7 @@ class Sniffer:
         self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
         self.sock.bind((ifname, ETH_P_ALL))
-        self.offset = _realtime_offset()
+        self.offset = realtime_offset(samples=5)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="sniffer", daemon=True)
 
@@ -227,15 +228,3 @@ class Sniffer:
         elif frame.kind in ("garp", "na"):
             kind = GARP if frame.kind == "garp" else UNSOLICITED_NA
             self.emit(Event(t, "wire", kind, f"{who} {frame.address}", {"router": who}))
-
-
-def _realtime_offset(samples: int = 5) -> float:
-    """time.time() - time.monotonic(), from the closest pair of readings."""
-    best = None
-    for _ in range(samples):
-        a = time.monotonic()
-        r = time.time()
-        b = time.monotonic()
-        if best is None or b - a < best[0]:
-            best = (b - a, r - (a + b) / 2)
-    return best[1]
