@@ -34,7 +34,6 @@ from .dumps import DATA_FILE, STATS_FILE, format_data, format_stats
 from .groups import GroupMember
 from .locks import AlreadyRunning, claim, instance_lock_name
 from .logs import LOGGER_NAME, RateLimiter
-from .netlink_thread import NetlinkThread
 from .notify import NotifyFifos, NotifyQueue
 from .observe import LOOP_LAG_BUCKETS, Histogram, ObservedRouter
 from .protocol import MASTER, SyncGroup, VirtualRouter
@@ -55,7 +54,7 @@ from .scripts import script_problems
 from .services import Services
 from .sockets import PacketSocket, ReceiveBatch, VrrpSocket
 from .timerfd import TimerFd
-from .vips import InterfaceGone, LinkEvent, RtnlMonitor, Vip, VipError, VipManager
+from .vips import InterfaceGone, LinkEvent, RtnlMonitor, Vip, VipError
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -91,6 +90,8 @@ class Instance:
     """Each destination packed for `mmsg.send_batch`."""
     garps_sent: int = 0
     """Gratuitous ARPs / unsolicited NAs sent, frames (not bursts)."""
+    first_removal: bool = True
+    """No VIP removal has run yet: the next one clears what a crashed run left."""
 
     @property
     def name(self) -> str:
@@ -148,7 +149,6 @@ class Daemon:
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.netlink: NetlinkThread | None = None
         self.addresses: AddressSocket | None = None
         self.monitor: RtnlMonitor | None = None
         self.loop_lag = Histogram(LOOP_LAG_BUCKETS)
@@ -163,7 +163,6 @@ class Daemon:
     async def run(self, config: Config) -> int:
         """Serve `config` (already loaded and valid) until SIGTERM/SIGINT; returns the exit status."""
         self._loop = asyncio.get_running_loop()
-        self.netlink = NetlinkThread()
         self.addresses = AddressSocket(self._loop)
         self.monitor = RtnlMonitor(addresses=False, links=True)
         try:
@@ -213,8 +212,6 @@ class Daemon:
             psock.close()
         for lock in self.locks.values():
             lock.close()  # type: ignore[attr-defined]
-        if self.netlink is not None:
-            self.netlink.close()
         if self.addresses is not None:
             self.addresses.close()
         self.fifos.close()
@@ -272,8 +269,6 @@ class Daemon:
         self._refresh_tables()
         used = {key.removeprefix(SCRIPT_TRACK) for i in self.instances.values() for key in i.tracking}
         await self.checks.first_results(self.checks.apply(config.scripts, config.global_defs, used))
-        for instance in created:
-            await self._remove_leftovers(instance)
         # Every member's tracked state is in before any member starts: a group starts as one.
         now = time.monotonic()
         for instance in created:
@@ -358,16 +353,6 @@ class Daemon:
         for channel in self.channels.values():
             channel.table = pack_table(i.expected for i in channel.by_vrid.values())
 
-    async def _remove_leftovers(self, instance: Instance) -> None:
-        """VIPs of ours still on an interface after a crash: say so; start() removes them."""
-        for dev, vip in instance.vips:
-            try:
-                present = await self.netlink.call(VipManager.present, dev, [vip])
-            except VipError:
-                continue
-            if present:
-                log.info("(%s) removing leftover VIP %s on %s from an earlier run", instance.name, vip, dev)
-
     async def _stop_instances(self, instances: list[Instance]) -> None:
         """Clean stop: masters send priority 0 (RFC 5798 §6.4.3), every VIP goes, then the sockets."""
         now = time.monotonic()
@@ -410,12 +395,12 @@ class Daemon:
 
     async def _sweep_vips(self, instances: Iterable[Instance]) -> None:
         """Whatever happened before, leave none of our VIPs behind (idempotent removes)."""
-        if self.netlink is None:
+        if self.addresses is None:
             return
         for instance in instances:
             for dev, vip in instance.vips:
                 try:
-                    await self.netlink.call(VipManager.remove, dev, vip)
+                    await self.addresses.remove(dev, vip)
                 except VipError as e:
                     log.warning("(%s) %s", instance.name, e)
 
@@ -720,17 +705,22 @@ class Daemon:
                 instance.ops.task_done()
 
     async def _change_vips(self, instance: Instance, *, add: bool) -> None:
-        """On the loop's thread (`rtnl.AddressSocket`): no thread hop between takeover and VIP."""
+        """On the loop's thread (`rtnl.AddressSocket`): no thread hop between takeover and VIP.
+
+        The first removal is `start()`'s: whatever it finds was left by a crash, and is said so.
+        """
         for dev, vip in instance.vips:
             try:
                 if add:
                     await self.addresses.add(dev, vip)
-                else:
-                    await self.addresses.remove(dev, vip)
+                elif await self.addresses.remove(dev, vip) and instance.first_removal:
+                    log.info("(%s) removing leftover VIP %s on %s from an earlier run", instance.name, vip, dev)
             except InterfaceGone as e:
                 log.warning("(%s) %s", instance.name, e)
             except VipError as e:
                 log.error("(%s) %s", instance.name, e)
+        if not add:
+            instance.first_removal = False
 
     def _send_gratuitous(self, instance: Instance, action: SendGratuitous) -> None:
         if instance.router.state != MASTER:
