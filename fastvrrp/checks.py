@@ -5,7 +5,9 @@ results go through keepalived's rise/fall counter (`Debounce`) and only a change
 debounced state is reported.  A forked script is awaited as a subprocess (never on the
 loop's critical path) and killed with its whole process group at its timeout.  keepalived
 refused millisecond script intervals because a fork costs too much; the in-process checks
-are a non-blocking connect or a small file read, cheap enough to run every 10 ms.
+are a non-blocking connect or a small file read, cheap enough to run every 10 ms.  Scripts
+whose in-process checks ask the same (target, interval, timeout) share one probe: fifty
+instances each tracking a script of its own on one web server cost one connect per interval.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import re
 import socket
 import struct
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from .config_model import FileCheck, GlobalDefs, TcpCheck, VrrpScript
 from .logs import LOGGER_NAME
@@ -82,6 +84,11 @@ def read_track_file(path: str) -> int:
     return -value if sign == b"-" else value
 
 
+def _settle(future: asyncio.Future, value: bool) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
 async def probe_tcp(check: TcpCheck, timeout: float) -> bool:
     """A non-blocking connect; up when the handshake completes before `timeout`."""
     family = socket.AF_INET6 if check.address.version == 6 else socket.AF_INET
@@ -94,16 +101,15 @@ async def probe_tcp(check: TcpCheck, timeout: float) -> bool:
         if code != errno.EINPROGRESS:
             return False
         loop = asyncio.get_running_loop()
-        writable = loop.create_future()
+        # The timeout settles the future rather than cancel it: a cancelled future could not
+        # be told apart from the check being cancelled, which must end the check's task.
+        connected = loop.create_future()
         fd = sock.fileno()
-        loop.add_writer(fd, writable.set_result, None)
-        timer = loop.call_later(timeout, writable.cancel)
+        loop.add_writer(fd, _settle, connected, True)
+        timer = loop.call_later(timeout, _settle, connected, False)
         try:
-            await writable
-        except asyncio.CancelledError:
-            if not writable.cancelled():
-                raise
-            return False
+            if not await connected:
+                return False
         finally:
             timer.cancel()
             loop.remove_writer(fd)
@@ -118,10 +124,105 @@ def probe_file(check: FileCheck) -> bool:
     return read_track_file(check.path) == 0
 
 
-class Check:
-    """One `vrrp_script` at run time: its cadence, its counter, its state."""
+async def _every(interval: float, probe: Callable[[], Awaitable[bool]], deliver: Callable[[bool], None],
+                 what: str) -> None:
+    """Run `probe` every `interval` seconds on a fixed cadence and hand each result to `deliver`."""
+    due = time.monotonic()
+    while True:
+        try:
+            ok = await probe()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a check must never take the daemon down: count it as a failure
+            log.exception("%s failed unexpectedly", what)
+            ok = False
+        deliver(ok)
+        now = time.monotonic()
+        due += interval
+        if due <= now:  # the run overran its slot: keepalived skips the missed runs too
+            due = now + interval - (now - due) % interval
+        await asyncio.sleep(due - now)
 
-    def __init__(self, script: VrrpScript, global_defs: GlobalDefs, on_change: Callable[[str, bool], None]) -> None:
+
+ProbeKey = tuple[TcpCheck | FileCheck, float, float]
+"""What an in-process probe asks, how often and how long it waits: (check, interval, timeout)."""
+
+
+class Prober:
+    """One in-process probe on its cadence, its result handed to every check that asks the same.
+
+    Scripts whose `check` has the same target, interval and timeout ask the same question at
+    the same rate: one connect (or one file read) per interval answers them all.  Each check
+    keeps its own rise/fall counter, counters and reporting.
+    """
+
+    def __init__(self, key: ProbeKey) -> None:
+        self.key = key
+        self.check, self.interval, self.timeout = key
+        self.subscribers: list[Check] = []
+        self.probes = 0
+        self.task = asyncio.ensure_future(_every(self.interval, self._probe, self._deliver, f"check {self.check}"))
+
+    async def _probe(self) -> bool:
+        self.probes += 1
+        if isinstance(self.check, TcpCheck):
+            return await probe_tcp(self.check, self.timeout)
+        return probe_file(self.check)
+
+    def _deliver(self, ok: bool) -> None:
+        for check in list(self.subscribers):
+            try:
+                check.record(ok)
+            except Exception:  # one check's listener must not starve the others of results
+                log.exception("VRRP_Script(%s) result could not be handled", check.name)
+
+    def close(self) -> None:
+        self.task.cancel()
+
+
+class Probers:
+    """The shared in-process probes, by `ProbeKey`: started by their first check, stopped by their last."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[ProbeKey, Prober] = {}
+
+    def join(self, check: Check) -> Prober:
+        script = check.script
+        assert script.check is not None, "forked scripts are never shared: each run is the script's own"
+        key = (script.check, script.interval_s, script.timeout_s)
+        prober = self.by_key.get(key)
+        if prober is None:
+            prober = self.by_key[key] = Prober(key)
+        prober.subscribers.append(check)
+        return prober
+
+    def leave(self, check: Check, prober: Prober) -> None:
+        prober.subscribers.remove(check)
+        if not prober.subscribers:
+            prober.close()
+            del self.by_key[prober.key]
+
+    def close(self) -> None:
+        for prober in self.by_key.values():
+            prober.close()
+        self.by_key.clear()
+
+
+class Check:
+    """One `vrrp_script` at run time: its counter, its state, and its runs.
+
+    A forked script runs on a cadence of its own; an in-process check gets its results from
+    the `Prober` it shares with every script asking the same (`probers`: the registry to
+    share through; without one, the check has a prober to itself).
+    """
+
+    def __init__(
+        self,
+        script: VrrpScript,
+        global_defs: GlobalDefs,
+        on_change: Callable[[str, bool], None],
+        probers: Probers | None = None,
+    ) -> None:
         self.script = script
         self.debounce = Debounce(script.rise, script.fall, script.init_fail)
         self.on_change = on_change
@@ -129,10 +230,16 @@ class Check:
         self.runs = 0
         self.failures = 0
         self.timeouts = 0
-        self.last: Outcome | bool | None = None
+        self.last: Outcome | None = None
         self.first = asyncio.get_running_loop().create_future()
         """Done once the first result is in: the daemon starts its routers with known states."""
-        self.task = asyncio.ensure_future(self._loop())
+        self.task: asyncio.Future | None = None
+        self.prober: Prober | None = None
+        self.probers = probers if probers is not None else Probers()
+        if script.check is None:
+            self.task = asyncio.ensure_future(_every(script.interval_s, self._run, self.record, f"VRRP_Script({self.name})"))
+        else:
+            self.prober = self.probers.join(self)
 
     @property
     def name(self) -> str:
@@ -142,46 +249,32 @@ class Check:
     def up(self) -> bool:
         return self.debounce.up
 
-    async def _probe(self) -> bool:
+    async def _run(self) -> bool:
         script = self.script
-        if script.check is None:
-            outcome = await run(script.script.argv, self.who, script.timeout_s)
-            self.timeouts += outcome.timed_out
-            if not outcome.ok and (self.last is None or self.last != outcome):
-                log.info("VRRP_Script(%s) %s: %s", script.name, outcome, script.script.command)
-            self.last = outcome
-            return outcome.ok
-        if isinstance(script.check, TcpCheck):
-            return await probe_tcp(script.check, script.timeout_s)
-        return probe_file(script.check)
+        outcome = await run(script.script.argv, self.who, script.timeout_s)
+        self.timeouts += outcome.timed_out
+        if not outcome.ok and (self.last is None or self.last != outcome):
+            log.info("VRRP_Script(%s) %s: %s", script.name, outcome, script.script.command)
+        self.last = outcome
+        return outcome.ok
 
-    async def _loop(self) -> None:
-        interval = self.script.interval_s
-        due = time.monotonic()
-        while True:
-            try:
-                ok = await self._probe()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a check must never take the daemon down: count it as a failure
-                log.exception("VRRP_Script(%s) check failed unexpectedly", self.name)
-                ok = False
-            self.runs += 1
-            self.failures += not ok
-            changed = self.debounce.record(ok)
-            if changed is not None:
-                log.info("VRRP_Script(%s) %s", self.name, "succeeded" if changed else "failed")
-                self.on_change(self.name, changed)
-            if not self.first.done():
-                self.first.set_result(None)
-            now = time.monotonic()
-            due += interval
-            if due <= now:  # the run overran its slot: keepalived skips the missed runs too
-                due = now + interval - (now - due) % interval
-            await asyncio.sleep(due - now)
+    def record(self, ok: bool) -> None:
+        """One result, through this script's own rise/fall counter."""
+        self.runs += 1
+        self.failures += not ok
+        changed = self.debounce.record(ok)
+        if not self.first.done():
+            self.first.set_result(None)
+        if changed is not None:
+            log.info("VRRP_Script(%s) %s", self.name, "succeeded" if changed else "failed")
+            self.on_change(self.name, changed)
 
     def close(self) -> None:
-        self.task.cancel()
+        if self.task is not None:
+            self.task.cancel()
+        if self.prober is not None:
+            self.probers.leave(self, self.prober)
+            self.prober = None
 
 
 class Checks:
@@ -190,6 +283,8 @@ class Checks:
     def __init__(self, on_change: Callable[[str, bool], None]) -> None:
         self.on_change = on_change
         self.by_name: dict[str, Check] = {}
+        self.probers = Probers()
+        """In-process checks asking the same share one probe (one connect per interval)."""
 
     def apply(self, scripts: Iterable[VrrpScript], global_defs: GlobalDefs, used: set[str]) -> list[Check]:
         """Run the `used` scripts of the new configuration; returns the checks that were started."""
@@ -201,7 +296,7 @@ class Checks:
         started = []
         for name, script in wanted.items():
             if name not in self.by_name:
-                self.by_name[name] = Check(script, global_defs, self.on_change)
+                self.by_name[name] = Check(script, global_defs, self.on_change, self.probers)
                 started.append(self.by_name[name])
         return started
 
@@ -215,3 +310,4 @@ class Checks:
         for check in self.by_name.values():
             check.close()
         self.by_name.clear()
+        self.probers.close()

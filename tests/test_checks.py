@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import socket
 import stat
@@ -15,9 +16,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from fastvrrp.actions import RunNotify
-from fastvrrp.checks import Debounce, probe_file, probe_tcp, read_track_file
+from fastvrrp.checks import Checks, Debounce, probe_file, probe_tcp, read_track_file
 from fastvrrp.config import ConfigError, load_config
-from fastvrrp.config_model import FileCheck, Notifies, ScriptCommand, TcpCheck
+from fastvrrp.config_model import FileCheck, GlobalDefs, Notifies, ScriptCommand, TcpCheck, VrrpScript
 from fastvrrp.control import format_status
 from fastvrrp.metrics import families, parse_address
 from fastvrrp.notify import fifo_line, notify_commands
@@ -69,6 +70,139 @@ def test_tcp_probe_up_and_refused():
         return up, down
 
     assert asyncio.run(main()) == (True, False)
+
+
+def test_cancelling_a_tcp_probe_mid_connect_cancels_it():
+    """A check closed while its connect hangs must end, not read the cancel as a timeout."""
+
+    async def main():
+        with socket.create_server(("127.0.0.1", 0), backlog=0) as full:
+            port = full.getsockname()[1]
+            fillers = [socket.socket() for _ in range(3)]
+            for filler in fillers:
+                filler.setblocking(False)
+                filler.connect_ex(("127.0.0.1", port))  # the accept queue fills; later SYNs go unanswered
+            probe = asyncio.ensure_future(probe_tcp(TcpCheck(ipaddress.ip_address("127.0.0.1"), port), 5.0))
+            await asyncio.sleep(0.1)
+            assert not probe.done(), "the connect should hang on a full accept queue"
+            probe.cancel()
+            try:
+                await asyncio.wait_for(probe, 1.0)
+            except asyncio.CancelledError:
+                return "cancelled"
+            finally:
+                for filler in fillers:
+                    filler.close()
+            return "swallowed"
+
+    assert asyncio.run(main()) == "cancelled"
+
+
+class CountingListener:
+    """A loopback TCP listener that counts the connections it accepted."""
+
+    def __init__(self) -> None:
+        self.accepted = 0
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> TcpCheck:
+        def accept(reader, writer):
+            self.accepted += 1
+            writer.close()
+
+        self.server = await asyncio.start_server(accept, "127.0.0.1", 0)
+        return TcpCheck(ipaddress.ip_address("127.0.0.1"), self.server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        self.server.close()
+        await self.server.wait_closed()
+
+
+def test_identical_tcp_checks_share_one_connect_per_interval():
+    """Five scripts on one target, interval and timeout: one connect a run, five results."""
+
+    async def main():
+        listener = CountingListener()
+        target = await listener.start()
+        scripts = [VrrpScript(f"web{k}", check=target, interval_s=0.02, timeout_s=0.01) for k in range(1, 6)]
+        slower = VrrpScript("slower", check=target, interval_s=0.05, timeout_s=0.01)
+        checks = Checks(lambda name, up: None)
+        started_at = time.monotonic()
+        started = checks.apply([*scripts, slower], GlobalDefs(), {s.name for s in [*scripts, slower]})
+        await checks.first_results(started)
+        web = checks.probers.by_key[(target, 0.02, 0.01)]
+        other = checks.probers.by_key[(target, 0.05, 0.01)]
+        assert len(checks.probers.by_key) == 2, "another interval is another question"
+        assert web.subscribers == [checks.by_name[s.name] for s in scripts]
+        await asyncio.sleep(0.5)
+        runs = {c.name: c.runs for c in checks.by_name.values()}
+        up = all(c.up for c in checks.by_name.values())
+        checks.close()
+        elapsed = time.monotonic() - started_at
+        await asyncio.sleep(0.1)  # connections made before the close are accepted
+        accepted = listener.accepted
+        await asyncio.sleep(0.1)
+        late = listener.accepted - accepted
+        await listener.stop()
+        return elapsed, web.probes, other.probes, runs, accepted, late, up, checks.probers.by_key
+
+    elapsed, web_probes, other_probes, runs, accepted, late, up, probers = asyncio.run(main())
+    assert up
+    assert elapsed / 0.02 / 2 <= web_probes <= elapsed / 0.02 + 2, (elapsed, web_probes)
+    assert web_probes + other_probes - 2 <= accepted <= web_probes + other_probes, "one connect per probe, not per script"
+    assert {runs[f"web{k}"] for k in range(1, 6)} <= {web_probes, web_probes - 1}, "every script saw every result"
+    assert len({runs[f"web{k}"] for k in range(1, 6)}) == 1
+    assert runs["slower"] in (other_probes, other_probes - 1)
+    assert late == 0 and not probers, "closing the last check stops its probe"
+
+
+def test_shared_probe_keeps_each_scripts_rise_and_fall():
+    """Script k has rise k and fall k: each goes up after k results and down after k failures of its own."""
+
+    async def main():
+        listener = CountingListener()
+        target = await listener.start()
+        scripts = [
+            VrrpScript(f"web{k}", check=target, interval_s=0.01, timeout_s=0.005, rise=k, fall=k, init_fail=True)
+            for k in (1, 2, 4)
+        ]
+        changes = []
+        checks = Checks(lambda name, up: changes.append((name, up, checks.by_name[name].runs,
+                                                         checks.by_name[name].failures)))
+        checks.apply(scripts, GlobalDefs(), {s.name for s in scripts})
+        (prober,) = checks.probers.by_key.values()
+        assert len(prober.subscribers) == 3
+        await asyncio.sleep(0.15)
+        ups = list(changes)
+        before_stop = {name: checks.by_name[name].runs for name in checks.by_name}
+        await listener.stop()
+        await asyncio.sleep(0.15)
+        downs = changes[len(ups):]
+        checks.close()
+        return ups, downs, before_stop
+
+    ups, downs, before_stop = asyncio.run(main())
+    assert ups == [("web1", True, 1, 0), ("web2", True, 2, 0), ("web4", True, 4, 0)]
+    assert [(name, up) for name, up, _, _ in downs] == [("web1", False), ("web2", False), ("web4", False)]
+    for name, _, runs, failures in downs:
+        k = int(name[3:])
+        assert failures == k and runs - before_stop[name] in (k, k + 1), (name, runs, failures)
+
+
+def test_forked_scripts_are_never_shared(tmp_path):
+    async def main():
+        script = ScriptCommand("/bin/true")
+        scripts = [VrrpScript(f"chk{k}", script=script, interval_s=0.05, timeout_s=1) for k in (1, 2)]
+        checks = Checks(lambda name, up: None)
+        started = checks.apply(scripts, GlobalDefs(), {"chk1", "chk2"})
+        await checks.first_results(started)
+        tasks = {id(c.task) for c in started}
+        probers = len(checks.probers.by_key)
+        checks.close()
+        return tasks, probers, [c.runs for c in started]
+
+    tasks, probers, runs = asyncio.run(main())
+    assert len(tasks) == 2 and probers == 0 and all(runs)
 
 
 def test_timed_out_script_loses_its_whole_process_group(tmp_path):
