@@ -1,45 +1,42 @@
-"""When did the last packet read from a socket arrive, on the clock the timers use.
+"""When did a packet arrive, on the clock the timers use.
 
 A backup's Master_Down timer runs from the master's last advert (RFC 5798 §6.4.2).  Stamping
 the advert when the event loop gets round to it adds the loop's wake-up and the drain to every
-takeover; the kernel already stamped the packet on arrival.  SIOCGSTAMPNS reads that stamp
-for the last packet received (and turns stamping on at first use), on CLOCK_REALTIME; it is
-put on CLOCK_MONOTONIC with an offset read in the same call.  The result never exceeds `now`,
-and if the offset moved by more than `STEP` since the previous call (the wall clock was stepped,
-so the conversion cannot be trusted) `now` is used as before.
+takeover; the kernel already stamped the packet on arrival (SO_TIMESTAMPNS, read with it by
+`mmsg.receive_batch`), on CLOCK_REALTIME.  `ArrivalClock` puts those stamps on CLOCK_MONOTONIC
+with an offset read once per batch; if the offset moved by more than `STEP` since the previous
+batch (the wall clock was stepped, so the conversion cannot be trusted) the read time is used.
 """
 
 from __future__ import annotations
 
-import fcntl
-import socket
-import struct
 import time
 
-SIOCGSTAMPNS = 0x8907
 STEP = 0.001
 """A change of the realtime-monotonic offset larger than this (s) is a clock step, not NTP slew."""
-_TIMESPEC = struct.Struct("@qq")
-_EMPTY = bytes(_TIMESPEC.size)
 
 
 class ArrivalClock:
-    """Arrival time (monotonic seconds) of the last packet read from a socket; one per daemon."""
+    """Converts kernel receive stamps to monotonic seconds; one per daemon."""
 
     def __init__(self) -> None:
         self._offset: float | None = None
 
-    def last(self, sock: socket.socket, now: float) -> float:
-        """The arrival of the last packet `sock` returned, or `now` when it cannot be known."""
-        try:
-            seconds, nanoseconds = _TIMESPEC.unpack(fcntl.ioctl(sock, SIOCGSTAMPNS, _EMPTY))
-        except OSError:  # ENOENT: nothing stamped yet (stamping starts with the first call)
-            return now
+    def offset(self) -> float | None:
+        """CLOCK_REALTIME minus CLOCK_MONOTONIC now, or None when the wall clock just stepped."""
         offset = realtime_offset()
         previous, self._offset = self._offset, offset
         if previous is None or abs(offset - previous) > STEP:
+            return None
+        return offset
+
+    @staticmethod
+    def arrival(stamp: float, offset: float | None, now: float) -> float:
+        """The monotonic arrival of a packet stamped `stamp` (0.0: unstamped), never after `now`."""
+        if not stamp or offset is None:
             return now
-        return min(now, seconds + nanoseconds * 1e-9 - offset)
+        arrived = stamp - offset
+        return arrived if arrived < now else now
 
 
 def realtime_offset(samples: int = 3) -> float:

@@ -13,11 +13,10 @@ import errno
 import fcntl
 import socket
 import struct
-import sys
 from array import array
 from typing import Iterable
 
-from . import wire
+from . import mmsg, wire
 from .advert import IPPROTO_VRRP, VRRP_GROUP_V4, VRRP_GROUP_V6, VRRP_TTL
 
 TOS_NETWORK_CONTROL = 0xC0
@@ -33,12 +32,9 @@ _SIOCGIFHWADDR = 0x8927
 _SIOCGIFADDR = 0x8915
 _IFREQ = struct.Struct("16s16s")
 _IN6_PKTINFO = struct.Struct("16sI")
-_ANCILLARY_SPACE = socket.CMSG_SPACE(_IN6_PKTINFO.size) + socket.CMSG_SPACE(4)
 # Not exported by Python's socket module on every build.
 _IPV6_RECVHOPLIMIT = getattr(socket, "IPV6_RECVHOPLIMIT", 51)
-_IPV6_HOPLIMIT = getattr(socket, "IPV6_HOPLIMIT", 52)
 _IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
-_IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
 _IPV6_CHECKSUM = getattr(socket, "IPV6_CHECKSUM", 7)
 _IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
 _SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
@@ -123,6 +119,9 @@ class VrrpSocket:
         self.sock = socket.socket(af, socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC, IPPROTO_VRRP)
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, _SO_BINDTODEVICE, ifname.encode())
+            # Each advert's arrival as the kernel saw it: a backup's Master_Down timer runs
+            # from there (RFC 5798 §6.4.2), not from when the loop got round to reading it.
+            self.sock.setsockopt(socket.SOL_SOCKET, mmsg.SO_TIMESTAMPNS, 1)
             set_receive_buffer(self.sock, rcvbuf)
             if family == 4:
                 self._setup_ipv4()
@@ -136,7 +135,7 @@ class VrrpSocket:
             self._source_ancillary = [(socket.IPPROTO_IP, _IP_PKTINFO, pktinfo)]
         else:
             pktinfo = _IN6_PKTINFO.pack(self.source, self.ifindex)
-            self._source_ancillary = [(socket.IPPROTO_IPV6, _IPV6_PKTINFO, pktinfo)]
+            self._source_ancillary = [(socket.IPPROTO_IPV6, mmsg.IPV6_PKTINFO, pktinfo)]
         self._group_address = self._address(self.group)
 
     def _setup_ipv4(self) -> None:
@@ -202,8 +201,9 @@ class ReceiveBatch:
 
     Packet i lies at `buffer[offsets[i]:offsets[i] + lengths[i]]` (a whole IPv4 packet, or an
     IPv6 VRRP payload); for IPv6, `addrs[32 i:32 i + 32]` holds source then destination from
-    the ancillary data and `hop_limits[i]` the received hop limit.  After `drain`, the first
-    `count` entries hold the packets of `family`; `validate` passes views of them, no copies.
+    the ancillary data and `hop_limits[i]` the received hop limit; `stamps[i]` is its kernel
+    arrival stamp (CLOCK_REALTIME s, 0.0 when unstamped).  After `drain`, the first `count`
+    entries hold the packets of `family`; `validate` passes views of them, no copies.
     """
 
     def __init__(self, capacity: int = BATCH_CAPACITY, slot_size: int = SLOT_SIZE) -> None:
@@ -215,6 +215,7 @@ class ReceiveBatch:
         self.results = array("B", bytes(capacity))
         self.addrs = bytearray(32 * capacity)
         self.hop_limits = array("B", bytes(capacity))
+        self.stamps = array("d", bytes(8 * capacity))
         self.records = bytearray(wire.RECORD_SIZE * capacity)
         self.count = 0
         self.family = 4
@@ -227,47 +228,11 @@ class ReceiveBatch:
         due (keepalived's starvation under 20 kpps).  Call again on the next readiness.
         """
         limit = self.capacity if limit is None else min(limit, self.capacity)
-        if vsock.family == 4:
-            n = self._drain_ipv4(vsock.sock, limit)
-        else:
-            n = self._drain_ipv6(vsock.sock, limit)
+        n = mmsg.receive_batch(
+            vsock.sock, self.buffer, self.slot_size, limit, self.lengths, self.stamps, self.addrs, self.hop_limits
+        )
         self.count = n
         self.family = vsock.family
-        return n
-
-    def _drain_ipv4(self, sock: socket.socket, limit: int) -> int:
-        recv_into, slots, lengths = sock.recv_into, self._slots, self.lengths
-        n = 0
-        while n < limit:
-            try:
-                lengths[n] = recv_into(slots[n])
-            except BlockingIOError:
-                break
-            n += 1
-        return n
-
-    def _drain_ipv6(self, sock: socket.socket, limit: int) -> int:
-        recvmsg_into, slots, lengths = sock.recvmsg_into, self._slots, self.lengths
-        addrs, hops = self.addrs, self.hop_limits
-        n = 0
-        while n < limit:
-            try:
-                size, ancillary, _, source = recvmsg_into([slots[n]], _ANCILLARY_SPACE)
-            except BlockingIOError:
-                break
-            lengths[n] = size
-            base = 32 * n
-            addrs[base : base + 16] = socket.inet_pton(socket.AF_INET6, source[0].partition("%")[0])
-            addrs[base + 16 : base + 32] = bytes(16)
-            hops[n] = 0  # no ancillary hop limit: validation drops it as ip_ttl_err
-            for level, kind, data in ancillary:
-                if level != socket.IPPROTO_IPV6:
-                    continue
-                if kind == _IPV6_PKTINFO:
-                    addrs[base + 16 : base + 32] = data[:16]
-                elif kind == _IPV6_HOPLIMIT:
-                    hops[n] = int.from_bytes(data[:4], sys.byteorder)
-            n += 1
         return n
 
     def validate(self, table: bytes | None = None, *, records: bool = False) -> int:

@@ -89,3 +89,38 @@ def test_a_refusal_stops_the_batch_where_it_happened(topology, twin):
     finally:
         a.close()
         b.close()
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_both_receive_twins_read_the_same_batch(topology, twin, family):
+    """recvmmsg and the recvmsg loop fill the batch alike: bytes, stamps, IPv6 addresses, hop limit."""
+    a, b = sockets(topology, family)
+    try:
+        group = GROUP4 if family == 4 else GROUP6
+        vip = VIP4 if family == 4 else socket.inet_pton(socket.AF_INET6, "fe80::100")
+        for vrid in (1, 2, 3):
+            a.send_advert(wire.build_advert(3, vrid, 100, 100, [vip], src=a.source, dst=group))
+        batch = ReceiveBatch(capacity=8)
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            time.sleep(0.02)
+            n = twin.receive_batch(
+                b.sock, batch.buffer, batch.slot_size, 8, batch.lengths, batch.stamps, batch.addrs, batch.hop_limits
+            )
+            if n:
+                break
+        assert n == 3
+        now = time.time()
+        assert all(now - 2 < stamp <= now for stamp in batch.stamps[:3]), "each datagram carries its arrival"
+        assert list(batch.stamps[:3]) == sorted(batch.stamps[:3])
+        vrids = [batch.buffer[batch.slot_size * i + (20 if family == 4 else 0) + 1] for i in range(3)]
+        assert vrids == [1, 2, 3]
+        if family == 6:
+            assert all(batch.addrs[32 * i : 32 * i + 32] == a.source + group for i in range(3))
+            assert list(batch.hop_limits[:3]) == [255] * 3
+        assert twin.receive_batch(
+            b.sock, batch.buffer, batch.slot_size, 8, batch.lengths, batch.stamps, batch.addrs, batch.hop_limits
+        ) == 0
+    finally:
+        a.close()
+        b.close()
