@@ -36,7 +36,7 @@ from .locks import AlreadyRunning, claim, instance_lock_name
 from .logs import LOGGER_NAME, RateLimiter
 from .notify import NotifyFifos, NotifyQueue
 from .observe import LOOP_LAG_BUCKETS, Histogram, ObservedRouter
-from .protocol import MASTER, SyncGroup, VirtualRouter
+from .protocol import BACKUP, MASTER, SyncGroup, VirtualRouter
 from .rtnl import AddressSocket
 from .runtime import (
     INTERFACE_TRACK,
@@ -60,6 +60,8 @@ log = logging.getLogger(LOGGER_NAME)
 
 LATE_TIMER_WARNING = 0.005
 """A wake-up this late (seconds) is logged, as keepalived's "A thread timer expired"."""
+CATCH_UP_BATCHES = 16
+"""Batches per socket read before a backup's timer fires: a late loop's backlog, not a flood."""
 SHUTDOWN_GRACE = 5.0
 """Seconds a clean stop waits for queued VIP removals before sweeping them itself."""
 
@@ -139,6 +141,9 @@ class Daemon:
         self.timer_lag: list[float] = []
         self._heap: list[tuple[float, int]] = []
         self._scheduled: dict[int, float] = {}
+        """Instance key -> the deadline its heap entry was queued at."""
+        self._deadlines: dict[int, float] = {}
+        """Instance key -> its core's deadline now (later than the queued one once pushed back)."""
         self._by_key: dict[int, Instance] = {}
         self._outbox: list[tuple[Instance, bytes, bytes | None]] | None = None
         """While the timer is served: adverts to send together when it is done."""
@@ -381,6 +386,7 @@ class Daemon:
         self.instances.pop(instance.name, None)
         self._by_key.pop(instance.key, None)
         self._scheduled.pop(instance.key, None)
+        self._deadlines.pop(instance.key, None)
         lock = self.locks.pop(instance.name, None)
         if lock is not None:
             lock.close()  # type: ignore[attr-defined]
@@ -430,21 +436,29 @@ class Daemon:
     # -- inputs ------------------------------------------------------------------------------
 
     def _on_timer(self) -> None:
+        armed = self.timer.deadline
         self.timer.consume()
         now = time.monotonic()
-        if self._heap and self._heap[0][0] <= now:
-            self._note_lag(now - self._heap[0][0], now)
+        if armed is not None:
+            self._note_lag(now - armed, now)
         heap, scheduled = self._heap, self._scheduled
+        due: list[Instance] = []
+        while heap and heap[0][0] <= now:
+            deadline, key = heapq.heappop(heap)
+            if scheduled.get(key) != deadline:
+                continue
+            del scheduled[key]
+            instance = self._by_key.get(key)
+            if instance is not None:
+                due.append(instance)
+        if any(instance.router.state == BACKUP for instance in due):
+            # A backup is about to declare its master down.  If the loop was held up, the
+            # master's latest adverts may be waiting in the socket: read them first, so that
+            # a stall of the daemon is never mistaken for a silence of the master.
+            self._catch_up()
         self._outbox, self._held_logs = [], []
         try:
-            while heap and heap[0][0] <= now:
-                deadline, key = heapq.heappop(heap)
-                if scheduled.get(key) != deadline:
-                    continue
-                del scheduled[key]
-                instance = self._by_key.get(key)
-                if instance is None:
-                    continue
+            for instance in due:
                 # The core runs only what is due: a deadline pushed back since it was queued
                 # (a backup that heard an advert) costs this call and nothing else.
                 actions = instance.router.handle_timer(now)
@@ -459,6 +473,17 @@ class Daemon:
                 # After the ops workers' next step, which puts a new master's VIPs on first.
                 self._loop.call_soon(_write_logs, held)
         self._arm()
+
+    def _catch_up(self) -> None:
+        """Process every advert waiting in our sockets (a bounded number of batches each)."""
+        for channel in list(self.channels.values()):
+            for _ in range(CATCH_UP_BATCHES):
+                try:
+                    if self._receive_batch(channel) < self.batch.capacity:
+                        break
+                except Exception:
+                    log.exception("receive path failed on %s", channel.vsock.ifname)
+                    break
 
     def _note_lag(self, lag: float, now: float) -> None:
         self.loop_lag.observe(lag)
@@ -478,20 +503,23 @@ class Daemon:
             suppressed = self.limiter.allow("receive", time.monotonic())
             if suppressed is not None:
                 log.exception("receive path failed on %s (%d similar suppressed)", channel.vsock.ifname, suppressed)
+        self._arm()
 
-    def _receive_batch(self, channel: Channel) -> None:
+    def _receive_batch(self, channel: Channel) -> int:
+        """Drain and process one batch; how many packets it held."""
         batch = self.batch
         n = batch.drain(channel.vsock)
         if not n:
-            return
+            return 0
         batch.validate(channel.table)
-        # The batch's last packet arrived after all the others: its kernel stamp is a time
-        # none of them came later than, so timers started from it are never early.
-        now = self.arrivals.last(channel.vsock.sock, time.monotonic())
+        read_at = time.monotonic()
+        offset = self.arrivals.offset()
+        arrival, stamps = self.arrivals.arrival, batch.stamps
         family = channel.vsock.family
         for i in range(n):
             packet = batch.packet(i)
             code = batch.results[i]
+            now = arrival(stamps[i], offset, read_at)
             if code:
                 self._drop(channel, i, REASONS[code - 1], now)
                 continue
@@ -508,7 +536,7 @@ class Daemon:
                 instance.router.count(ADDR_LIST_ERR)
             self._execute(instance, instance.router.receive_advert(advert, advert.source, now))
             self._schedule(instance)
-        self._arm()
+        return n
 
     def _drop(self, channel: Channel, i: int, reason: str, now: float) -> None:
         """Count a rejected packet on its instance when its VRID is one of ours; log rate-limited."""
@@ -560,25 +588,50 @@ class Daemon:
     # -- timers --------------------------------------------------------------------------------
 
     def _schedule(self, instance: Instance) -> None:
-        """Queue the instance's next deadline if it is earlier than the one already queued.
+        """Note the instance's next deadline; queue it if it is earlier than the one already queued.
 
-        A later deadline (a backup's Master_Down timer pushed back by each advert) needs no
-        work now: the earlier entry fires, finds nothing due, and re-queues the real deadline.
+        A later deadline (a backup's Master_Down timer pushed back by each advert) needs no heap
+        work now: `_arm` moves the queued entry when it reaches the top of the heap.
         """
+        key = instance.key
         deadline = instance.router.get_timer()
         if deadline is None:
+            self._deadlines.pop(key, None)
             return
-        queued = self._scheduled.get(instance.key)
+        self._deadlines[key] = deadline
+        queued = self._scheduled.get(key)
         if queued is None or deadline < queued:
-            self._scheduled[instance.key] = deadline
-            heapq.heappush(self._heap, (deadline, instance.key))
+            self._scheduled[key] = deadline
+            heapq.heappush(self._heap, (deadline, key))
 
     def _arm(self) -> None:
-        heap = self._heap
-        while heap and self._scheduled.get(heap[0][1]) != heap[0][0]:
-            heapq.heappop(heap)
+        """Point the timer at the earliest real deadline.
+
+        Entries at the top of the heap that were superseded are dropped, and those whose
+        instance's deadline was pushed back are moved to it: a backup hearing its master must
+        not wake the loop every Master_Down_Interval just to find nothing due.  The timer is
+        re-armed only for an earlier deadline: one armed too early fires, finds nothing due and
+        arms again, which is cheaper than a timerfd_settime(2) per received batch.
+        """
+        heap, scheduled, deadlines = self._heap, self._scheduled, self._deadlines
+        while heap:
+            queued, key = heap[0]
+            if scheduled.get(key) != queued:
+                heapq.heappop(heap)
+                continue
+            deadline = deadlines.get(key)
+            if deadline is None:
+                heapq.heappop(heap)
+                del scheduled[key]
+                continue
+            if deadline <= queued:
+                break
+            scheduled[key] = deadline
+            heapq.heapreplace(heap, (deadline, key))
         if heap:
-            self.timer.arm(heap[0][0])
+            armed = self.timer.deadline
+            if armed is None or heap[0][0] < armed:
+                self.timer.arm(heap[0][0])
         elif self.timer.deadline is not None:
             self.timer.disarm()
 

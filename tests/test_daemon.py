@@ -124,6 +124,28 @@ def test_link_down_is_fault_and_backup_takes_over(topology, tmp_path, peers):
     assert wait_until(lambda: holders(topology) == ["a"], master_down_v3(100, 0.1) + SLACK + STARTUP) is not None
 
 
+def test_a_stalled_backup_reads_its_backlog_before_declaring_the_master_down(topology, tmp_path, peers):
+    """RFC 5798 §6.4.2: Master_Down fires when no advert *arrived* for Master_Down_Interval.
+
+    A backup stopped for many intervals finds, when it resumes, its timer long expired and the
+    master's latest adverts waiting in its socket: they arrived in time, so it stays backup.
+    """
+    a, b = experiment(topology, tmp_path, version=3, advert_int="0.01", password=None)
+    peers += [a, b]
+    a.start()
+    assert wait_until(lambda: holders(topology) == ["a"], master_down_v3(100, 0.01) + SLACK + STARTUP) is not None
+    b.start()
+    assert b.wait_ready(STARTUP + SLACK), b.log()
+    wait_until(lambda: False, 0.5)
+    for _ in range(5):
+        b.signal(signal.SIGSTOP)
+        wait_until(lambda: False, 0.3)  # ~8 Master_Down_Intervals at 10 ms
+        b.signal(signal.SIGCONT)
+        wait_until(lambda: False, 0.2)
+    assert "Entering MASTER STATE" not in b.log(), b.log()
+    assert holders(topology) == ["a"]
+
+
 def test_second_daemon_is_refused_but_namespaces_never_collide(topology, tmp_path, peers):
     """One daemon per instance per namespace; the same instance in another namespace is fine."""
     a, b = experiment(topology, tmp_path, version=3, advert_int="0.1", password=None)
