@@ -30,6 +30,7 @@ from .config_model import (
     GlobalDefs,
     IPAddress,
     Notifies,
+    NotifyFifo,
     ScriptCommand,
     SyncGroup,
     TcpCheck,
@@ -275,8 +276,7 @@ _UNIMPLEMENTED_GLOBAL = frozenset(
     "vrrp_no_swap vrrp_cpu_affinity vrrp_rt_priority vrrp_rlimit_rttime checker_priority checker_no_swap "
     "checker_rt_priority checker_cpu_affinity snmp_socket enable_snmp_vrrp enable_snmp_checker enable_snmp_rfc "
     "enable_snmp_rfcv2 enable_snmp_rfcv3 enable_traps enable_dbus dynamic_interfaces vrrp_startup_delay "
-    "vrrp_delay_after_boot max_auto_priority notify_fifo_script "
-    "vrrp_notify_fifo_script log_unknown_vrids vmac_prefix umask".split()
+    "vrrp_delay_after_boot max_auto_priority log_unknown_vrids vmac_prefix umask".split()
 )
 _UNIMPLEMENTED_INSTANCE = frozenset(
     "use_vmac use_vmac_addr vmac_xmit_base use_ipvlan native_ipv6 vrf track_file track_process track_bfd "
@@ -293,6 +293,8 @@ _UNIMPLEMENTED_SYNC_GROUP = frozenset(
 _VIP_OPTIONS_WITH_VALUE = frozenset("brd peer preferred_lft".split())
 _VIP_FLAGS = frozenset("home -nodad mngtmpaddr noprefixroute autojoin no_track use_vmac".split())
 _SCOPES = frozenset("site link host nowhere global".split())
+_FIFO_KEYWORDS = ("notify_fifo", "vrrp_notify_fifo")
+_FIFO_SCRIPT_KEYWORDS = ("notify_fifo_script", "vrrp_notify_fifo_script")
 _NOTIFY_KEYWORDS = {"notify_master": "master", "notify_backup": "backup", "notify_fault": "fault",
                     "notify_stop": "stop", "notify": "any"}
 _TRUE, _FALSE = frozenset("on true yes".split()), frozenset("off false no".split())
@@ -565,18 +567,55 @@ class _Loader:
                 account = self.account(st)
                 self.set(draft, st, "script_user", account and account[0])
                 draft.values["script_group"] = account and account[1]
-            elif st.name in ("notify_fifo", "vrrp_notify_fifo"):
-                token = self.one(st, "/run/keepalived.fifo")
-                if token is not None:
-                    draft.values["notify_fifos"] = draft.values.get("notify_fifos", ()) + (token.text,)
+            elif st.name in _FIFO_KEYWORDS:
+                token = self.fifo_path(st)
+                self.set(draft, st, st.name, token and token.text)
+            elif st.name in _FIFO_SCRIPT_KEYWORDS:
+                self.set(draft, st, st.name, self.command(st))
             elif st.name in _UNIMPLEMENTED_GLOBAL:
                 self.ignored(st)
             else:
                 self.unknown(st, "global_defs")
         values = draft.values
+        values["notify_fifos"] = self.notify_fifos(draft)
         values.setdefault("vrrp_garp_lower_prio_delay_s", values.get("vrrp_garp_master_delay_s", 5))
         values.setdefault("vrrp_garp_lower_prio_repeat", values.get("vrrp_garp_master_repeat", 5))
         return GlobalDefs(**values)
+
+    def fifo_path(self, st: Statement) -> Token | None:
+        """`notify_fifo PATH [username [:][groupname]]`: the owner words are keepalived's, not acted on."""
+        self.no_block(st)
+        if not st.args:
+            self.error(st.keyword, f"{st.name} needs a path; write `{st.name} /run/keepalived.fifo`")
+            return None
+        if len(st.args) > 1:
+            extra = " ".join(t.text for t in st.args[1:])
+            self.warn(st.args[1], f"{st.name}: the FIFO's owner '{extra}' is not implemented; fastvrrp creates it "
+                                  "root-owned, mode 0600")
+        return st.args[0]
+
+    def notify_fifos(self, draft: _Draft) -> tuple[NotifyFifo, ...]:
+        """Pair `notify_fifo` with `notify_fifo_script`, `vrrp_notify_fifo` with `vrrp_notify_fifo_script`."""
+        fifos: list[NotifyFifo] = []
+        for keyword in _FIFO_KEYWORDS:
+            script_keyword = f"{keyword}_script"
+            path = draft.values.pop(keyword, None)
+            script = draft.values.pop(script_keyword, None)
+            if script_keyword in draft.at and keyword not in draft.at:
+                self.error(draft.at[script_keyword], f"{script_keyword} without {keyword}: the script reads the "
+                                                     f"FIFO named by {keyword}; add `{keyword} /run/keepalived.fifo` "
+                                                     f"to global_defs, or remove {script_keyword}")
+            if path is None:
+                continue
+            if script is not None and script.user is None and "script_user" in draft.values:
+                script = replace(script, user=draft.values["script_user"], group=draft.values.get("script_group"))
+            if any(f.path == path for f in fifos):
+                self.warn(draft.at[keyword], f"{keyword} {path} is notify_fifo's FIFO already: each line is written "
+                                             f"once{f', and {script_keyword} is not started' if script else ''}; "
+                                             f"name another FIFO or remove {keyword}")
+                continue
+            fifos.append(NotifyFifo(path, script, keyword))
+        return tuple(fifos)
 
     def script(self, draft: _Draft, statements: tuple[Statement, ...]) -> VrrpScript | None:
         for st in statements:
@@ -1079,6 +1118,9 @@ def format_config(config: Config) -> str:
         f"garp master delay {g.vrrp_garp_master_delay_s} s repeat {g.vrrp_garp_master_repeat} "
         f"refresh {_refresh(g.vrrp_garp_master_refresh_s)}"
     ]
+    for fifo in g.notify_fifos:
+        reader = f", read by {fifo.script.command!r}" if fifo.script else ""
+        lines.append(f"{fifo.keyword}: {fifo.path}{reader}")
     for i in config.instances:
         lines += [
             "",

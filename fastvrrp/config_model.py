@@ -250,6 +250,27 @@ class SyncGroup:
 
 
 @dataclass(frozen=True)
+class NotifyFifo:
+    """`notify_fifo PATH` (or `vrrp_notify_fifo`), with the script keepalived starts to read it.
+
+    keepalived starts `notify_fifo_script` (`vrrp_notify_fifo_script`) once, with the FIFO's
+    path as its last argument, and sends it SIGTERM when it stops.
+    """
+
+    path: str
+    script: ScriptCommand | None = None
+    """Its user and group are `script_user`'s when its line named none: resolved at load time,
+    as keepalived does, so that whoever starts it needs no `GlobalDefs`."""
+    keyword: str = "notify_fifo"
+    """`notify_fifo` or `vrrp_notify_fifo`: which one the file wrote, for messages."""
+
+    @property
+    def argv(self) -> list[str]:
+        assert self.script is not None
+        return self.script.argv + [self.path]
+
+
+@dataclass(frozen=True)
 class GlobalDefs:
     """The VRRP-relevant part of `global_defs`; instances copy the garp defaults from it."""
 
@@ -267,7 +288,7 @@ class GlobalDefs:
     enable_script_security: bool = False
     script_user: str | None = None
     script_group: str | None = None
-    notify_fifos: tuple[str, ...] = ()
+    notify_fifos: tuple[NotifyFifo, ...] = ()
     """`notify_fifo` and `vrrp_notify_fifo`: FIFOs that get a line per state change."""
 
 

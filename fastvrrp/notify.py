@@ -12,15 +12,22 @@ fills up, and then lines are dropped and counted rather than stall the daemon.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import shlex
+import signal
 import stat
+import struct
+import subprocess
+import termios
+import time
+from collections.abc import Iterable
 
 from .actions import RunNotify
-from .config_model import GlobalDefs, Notifies
+from .config_model import GlobalDefs, Notifies, NotifyFifo
 from .logs import LOGGER_NAME
-from .scripts import account, run
+from .scripts import Outcome, account, exited, kill_group, run, spawn
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -81,22 +88,59 @@ class NotifyQueue:
 
 
 class NotifyFifos:
-    """`notify_fifo` / `vrrp_notify_fifo`: created when missing, written without ever blocking."""
+    """`notify_fifo` / `vrrp_notify_fifo`: created when missing, written without ever blocking.
 
-    def __init__(self, paths: tuple[str, ...]) -> None:
+    A FIFO's `..._script` is started here, once, with the FIFO's path as its last argument, as
+    keepalived does; it is stopped with SIGTERM (to its process group) by `close`, once it has
+    read what is left in the FIFO or half a second has passed.  A script that cannot start or
+    ends early is logged: the daemon goes on, and the FIFO's lines wait in it (or are dropped
+    when it is full) as for a FIFO nobody reads.
+    """
+
+    DRAIN_S = 0.5
+    """How long `close` waits for the scripts to read the last lines (the STOP states) before SIGTERM."""
+
+    def __init__(self, fifos: Iterable[NotifyFifo | str]) -> None:
         self.fds: dict[str, int] = {}
         self.dropped = 0
-        for path in paths:
+        self.readers: dict[str, asyncio.Task] = {}
+        """A running task per FIFO script, watching it."""
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.closing = False
+        for fifo in fifos:
+            if isinstance(fifo, str):
+                fifo = NotifyFifo(fifo)
+            path = fifo.path
             try:
                 if not os.path.exists(path):
                     os.mkfifo(path, 0o600)
                 elif not stat.S_ISFIFO(os.stat(path).st_mode):
-                    log.error("notify_fifo %s exists and is not a FIFO; not writing to it", path)
+                    log.error("%s %s exists and is not a FIFO; not writing to it", fifo.keyword, path)
                     continue
                 # O_RDWR: opening never waits for a reader, and writes never fail for lack of one.
                 self.fds[path] = os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
             except OSError as e:
-                log.error("cannot open notify_fifo %s: %s", path, e.strerror)
+                log.error("cannot open %s %s: %s", fifo.keyword, path, e.strerror)
+                continue
+            if fifo.script is not None:
+                self.readers[path] = asyncio.ensure_future(self._reader(fifo))
+
+    async def _reader(self, fifo: NotifyFifo) -> None:
+        """Start `fifo`'s script and log its end, unless `close` ended it."""
+        argv = fifo.argv
+        try:
+            # The loader gave the script `script_user` when its line named no user: these defaults suffice.
+            process = await spawn(argv, account(fifo.script, GlobalDefs()))
+        except (OSError, KeyError, ValueError, subprocess.SubprocessError) as e:
+            log.error("%s_script %s could not be started: %s", fifo.keyword, shlex.join(argv), e)
+            return
+        self.processes[fifo.path] = process
+        log.info("%s_script %s started (pid %d)", fifo.keyword, shlex.join(argv), process.pid)
+        await exited(process)
+        self.processes.pop(fifo.path, None)
+        if not self.closing:
+            log.warning("%s_script %s %s; %s has no reader now", fifo.keyword, shlex.join(argv),
+                        Outcome(process.returncode), fifo.path)
 
     def write(self, action: RunNotify) -> None:
         line = fifo_line(action)
@@ -110,7 +154,32 @@ class NotifyFifos:
             except OSError as e:
                 log.error("cannot write notify_fifo %s: %s", path, e.strerror)
 
+    def _unread(self, path: str) -> int:
+        """Bytes written to `path` that its reader has not read yet."""
+        return struct.unpack("i", fcntl.ioctl(self.fds[path], termios.FIONREAD, b"\0\0\0\0"))[0]
+
     def close(self) -> None:
+        """Let the scripts read what is left, SIGTERM them, close the FIFOs.
+
+        Called once the daemon has stopped its instances: the short, bounded wait costs nothing.
+        """
+        self.closing = True
+        deadline = time.monotonic() + self.DRAIN_S
+        for path in self.processes:
+            while self._unread(path) and self.processes[path].poll() is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+        for path, process in list(self.processes.items()):
+            kill_group(process.pid, signal.SIGTERM)
+            try:
+                process.wait(self.DRAIN_S)
+            except subprocess.TimeoutExpired:
+                log.warning("notify_fifo_script for %s ignored SIGTERM; killed", path)
+                kill_group(process.pid)
+                process.wait()
+        self.processes.clear()
+        for task in self.readers.values():
+            task.cancel()
+        self.readers.clear()
         for fd in self.fds.values():
             os.close(fd)
         self.fds.clear()

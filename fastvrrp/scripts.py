@@ -93,8 +93,27 @@ async def run(argv: list[str], who: Account = Account(), timeout: float | None =
     while `subprocess.Popen` uses vfork and lets the loop run.  The exit is then awaited on a
     pidfd, on the loop, so that a script sleeping for minutes holds no thread.
     """
+    try:
+        process = await spawn(argv, who)
+    except (OSError, KeyError, ValueError, subprocess.SubprocessError):
+        return Outcome(None)
+    try:
+        await asyncio.wait_for(exited(process), timeout)
+        return Outcome(process.returncode)
+    except asyncio.TimeoutError:
+        kill_group(process.pid)
+        await exited(process)
+        return Outcome(process.returncode, timed_out=True)
+    except asyncio.CancelledError:
+        kill_group(process.pid)
+        process.wait()  # SIGKILL was sent: this reaps at once
+        raise
+
+
+async def spawn(argv: list[str], who: Account = Account()) -> subprocess.Popen:
+    """Start `argv` as `who` in a session of its own, output to /dev/null, forked off the loop's thread."""
     loop = asyncio.get_running_loop()
-    spawn = functools.partial(
+    popen = functools.partial(
         subprocess.Popen,
         argv,
         stdin=subprocess.DEVNULL,
@@ -102,24 +121,10 @@ async def run(argv: list[str], who: Account = Account(), timeout: float | None =
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    try:
-        process = await loop.run_in_executor(_SPAWNER, functools.partial(spawn, **_credentials(who)))
-    except (OSError, KeyError, ValueError, subprocess.SubprocessError):
-        return Outcome(None)
-    try:
-        await asyncio.wait_for(_exited(process), timeout)
-        return Outcome(process.returncode)
-    except asyncio.TimeoutError:
-        _kill_group(process.pid)
-        await _exited(process)
-        return Outcome(process.returncode, timed_out=True)
-    except asyncio.CancelledError:
-        _kill_group(process.pid)
-        process.wait()  # SIGKILL was sent: this reaps at once
-        raise
+    return await loop.run_in_executor(_SPAWNER, functools.partial(popen, **_credentials(who)))
 
 
-async def _exited(process: subprocess.Popen) -> None:
+async def exited(process: subprocess.Popen) -> None:
     """Wait for `process` to end without blocking the loop, and reap it."""
     if process.poll() is not None:
         return
@@ -137,9 +142,9 @@ async def _exited(process: subprocess.Popen) -> None:
         os.close(pidfd)
 
 
-def _kill_group(pgid: int) -> None:
+def kill_group(pgid: int, signum: int = signal.SIGKILL) -> None:
     try:
-        os.killpg(pgid, signal.SIGKILL)
+        os.killpg(pgid, signum)
     except ProcessLookupError:
         pass
 
@@ -189,6 +194,9 @@ def _unknown_account(who: Account) -> str | None:
 
 
 def _commands(config: Config) -> Iterator[tuple[str, ScriptCommand]]:
+    for fifo in config.global_defs.notify_fifos:
+        if fifo.script is not None:
+            yield f"global_defs {fifo.keyword}_script", fifo.script
     for script in config.scripts:
         if script.script is not None:
             yield f"vrrp_script {script.name}", script.script

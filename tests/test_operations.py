@@ -117,11 +117,21 @@ def test_notify_scripts_run_in_order_with_keepalived_arguments(topology, tmp_pat
     out = tmp_path / "notified"
     notify = script(tmp_path / "notify.sh", f'echo "$*" >> {out}\n')
     fifo = tmp_path / "events.fifo"
+    vrrp_fifo, read, terminated = tmp_path / "vrrp.fifo", tmp_path / "fifo-read", tmp_path / "fifo-terminated"
+    reader = script(  # keepalived's notify_fifo_script: started once, the FIFO's path last, SIGTERM at the end
+        tmp_path / "fifo-reader.sh",
+        'trap term=1 TERM\nwhile [ -z "$term" ] && read -r line; do echo "$line" >> "$1"; done < "$2"\n'
+        f"echo TERM > {terminated}\n",
+    )
     extra = (
         f'    notify_master "{notify} master"\n    notify_backup "{notify} backup"\n'
         f'    notify_stop "{notify} stop"\n    notify "{notify}"\n'
     )
-    conf = config("a", 100, extra).replace("   router_id a\n", f"   router_id a\n   notify_fifo {fifo}\n")
+    conf = config("a", 100, extra).replace(
+        "   router_id a\n",
+        f'   router_id a\n   notify_fifo {fifo}\n   vrrp_notify_fifo {vrrp_fifo}\n'
+        f'   vrrp_notify_fifo_script "{reader} {read}"\n',
+    )
     a = Peer(topology, "a", "fastvrrp", conf, tmp_path / "a")
     peers.append(a)
     a.start()
@@ -146,6 +156,8 @@ def test_notify_scripts_run_in_order_with_keepalived_arguments(topology, tmp_pat
         'INSTANCE "VIP_test_1" MASTER 100',
         'INSTANCE "VIP_test_1" STOP 100',
     ]
+    assert read.read_text().splitlines() == lines, "the fifo script read every line, the STOP one too"
+    assert terminated.read_text() == "TERM\n", a.log()
     assert "exited with status 0" in a.log()
 
 
