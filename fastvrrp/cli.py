@@ -11,7 +11,7 @@ from typing import Sequence
 def _cmd_check(args: argparse.Namespace) -> int:
     from .config import check_command
 
-    return check_command(args.file, sys.stdout, sys.stderr)
+    return check_command(args.file, sys.stdout, sys.stderr, scripts=not args.skip_scripts)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="parse a keepalived.conf and print the model or the errors")
     check.add_argument("-f", "--file", default="/etc/keepalived/keepalived.conf")
+    check.add_argument("--skip-scripts", action="store_true",
+                       help="do not check the scripts on this host (a file meant for another host)")
     check.set_defaults(func=_cmd_check)
 
     doctor = sub.add_parser("doctor", help="find what keeps VRRP adverts out (firewall, multicast, rp_filter)")

@@ -1202,10 +1202,21 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def check_command(path: str, stdout: TextIO, stderr: TextIO) -> int:
-    """`fastvrrp check`: 0 valid (warnings on stderr), 1 errors, 2 the file cannot be read."""
+def check_command(path: str, stdout: TextIO, stderr: TextIO, scripts: bool = True) -> int:
+    """`fastvrrp check`: 0 valid (warnings on stderr), 1 errors, 2 the file cannot be read.
+
+    With `scripts`, the scripts are checked on this host as `fastvrrp run` checks them before
+    it starts (missing, not executable, unknown user, insecure under enable_script_security):
+    a file that `check` passes is one that `run` accepts.
+    """
+    from .scripts import script_problems
+
     try:
         config = load_config(path)
+        problems = script_problems(config) if scripts else []
+        if problems:
+            order = {name: i for i, name in enumerate(config.files)}
+            raise ConfigError(sorted([*config.warnings, *problems], key=lambda d: (order.get(d.file, -1), d.line)))
     except OSError as e:
         print(f"{path}: cannot read it ({e.strerror})", file=stderr)
         return 2

@@ -997,10 +997,63 @@ def test_check_prints_the_model(tmp_path):
         """)
 
 
+def test_check_refuses_the_scripts_run_would_refuse(tmp_path):
+    """`fastvrrp check` passes only what `fastvrrp run` starts with: missing, non-executable, insecure scripts."""
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    scripts.chmod(0o755)
+    plain = scripts / "plain.sh"
+    plain.write_text("#!/bin/sh\n")
+    loose = scripts / "loose.sh"
+    loose.write_text("#!/bin/sh\n")
+    loose.chmod(0o757)
+    path = tmp_path / "keepalived.conf"
+    path.write_text(textwrap.dedent(f"""\
+        global_defs {{
+            enable_script_security
+            notify_fifo {tmp_path}/events.fifo
+            notify_fifo_script {scripts}/missing.sh
+        }}
+        vrrp_script chk {{
+            script "{plain} --quick"
+        }}
+        vrrp_instance VI_1 {{
+            interface em1
+            virtual_router_id 1
+            track_script {{ chk }}
+            notify_master {loose}
+            notify_fault /bin/true
+            virtual_ipaddress {{ 10.0.0.1 }}
+            smtp_alert
+        }}
+        """))
+    out, err = io.StringIO(), io.StringIO()
+    assert check_command(str(path), out, err) == 1
+    assert out.getvalue() == ""
+    assert err.getvalue().splitlines() == [
+        (f"{path}:4: error: global_defs notify_fifo_script: script '{scripts}/missing.sh' does not exist; "
+         "write the full path of an executable"),
+        (f"{path}:7: error: vrrp_script chk: script {plain} is not an executable file; "
+         f"`chmod 755 {plain}` or fix the path"),
+        (f"{path}:13: error: vrrp_instance VI_1: script {loose} is insecure with enable_script_security: "
+         f"{loose} is writable by everyone; make it and its directories root-owned and writable only by root"),
+        f"{path}:16: warning: 'smtp_alert' is a keepalived keyword fastvrrp does not implement; ignored",
+        f"{path}: 3 errors, 1 warning",
+    ]
+    out, err = io.StringIO(), io.StringIO()
+    assert check_command(str(path), out, err, scripts=False) == 0 and "vrrp_instance VI_1" in out.getvalue()
+    result = subprocess.run([sys.executable, "-m", "fastvrrp", "check", "-f", str(path)], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 1 and "3 errors, 1 warning" in result.stderr
+    result = subprocess.run([sys.executable, "-m", "fastvrrp", "check", "--skip-scripts", "-f", str(path)],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
 def test_check_prints_every_part_of_a_full_config():
     out, err = io.StringIO(), io.StringIO()
     path = DATA / "full.conf"
-    assert check_command(str(path), out, err) == 0
+    assert check_command(str(path), out, err, scripts=False) == 0, "its scripts are another host's"
     assert err.getvalue() == f"{path}:81: warning: {DELAY_WITH_MASTER}\n"
     assert out.getvalue() == textwrap.dedent(f"""\
         global_defs: router_id lb1, vrrp_version 3, garp master delay 2 s repeat 3 refresh every 60 s
