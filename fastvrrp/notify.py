@@ -21,13 +21,14 @@ import stat
 import struct
 import subprocess
 import termios
+import threading
 import time
 from collections.abc import Iterable
 
 from .actions import RunNotify
 from .config_model import GlobalDefs, Notifies, NotifyFifo
 from .logs import LOGGER_NAME
-from .scripts import Outcome, account, exited, kill_group, run, spawn
+from .scripts import Account, Outcome, account, exited, kill_group, on_spawner, popen, run
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -107,6 +108,8 @@ class NotifyFifos:
         """A running task per FIFO script, watching it."""
         self.processes: dict[str, subprocess.Popen] = {}
         self.closing = False
+        self._lock = threading.Lock()
+        """Orders `close` and a script being started on the spawner thread."""
         for fifo in fifos:
             if isinstance(fifo, str):
                 fifo = NotifyFifo(fifo)
@@ -128,19 +131,32 @@ class NotifyFifos:
     async def _reader(self, fifo: NotifyFifo) -> None:
         """Start `fifo`'s script and log its end, unless `close` ended it."""
         argv = fifo.argv
+        # The loader gave the script `script_user` when its line named no user: these defaults suffice.
+        who = account(fifo.script, GlobalDefs())
         try:
-            # The loader gave the script `script_user` when its line named no user: these defaults suffice.
-            process = await spawn(argv, account(fifo.script, GlobalDefs()))
+            process = await on_spawner(self._start, fifo.path, argv, who)
         except (OSError, KeyError, ValueError, subprocess.SubprocessError) as e:
             log.error("%s_script %s could not be started: %s", fifo.keyword, shlex.join(argv), e)
             return
-        self.processes[fifo.path] = process
+        if process is None:
+            return
         log.info("%s_script %s started (pid %d)", fifo.keyword, shlex.join(argv), process.pid)
         await exited(process)
-        self.processes.pop(fifo.path, None)
         if not self.closing:
             log.warning("%s_script %s %s; %s has no reader now", fifo.keyword, shlex.join(argv),
                         Outcome(process.returncode), fifo.path)
+
+    def _start(self, path: str, argv: list[str], who: Account) -> subprocess.Popen | None:
+        """On the spawner thread: start the script unless `close` came first, and register it at once.
+
+        Under the lock, a script is either in `processes` when `close` looks, or never started:
+        a daemon stopped while its FIFO script is being forked leaves no process behind.
+        """
+        with self._lock:
+            if self.closing:
+                return None
+            process = self.processes[path] = popen(argv, who)
+            return process
 
     def write(self, action: RunNotify) -> None:
         line = fifo_line(action)
@@ -163,12 +179,15 @@ class NotifyFifos:
 
         Called once the daemon has stopped its instances: the short, bounded wait costs nothing.
         """
-        self.closing = True
+        with self._lock:
+            self.closing = True
         deadline = time.monotonic() + self.DRAIN_S
         for path in self.processes:
             while self._unread(path) and self.processes[path].poll() is None and time.monotonic() < deadline:
                 time.sleep(0.01)
         for path, process in list(self.processes.items()):
+            if process.poll() is not None:  # it ended early (logged); its pid may be another's by now
+                continue
             kill_group(process.pid, signal.SIGTERM)
             try:
                 process.wait(self.DRAIN_S)

@@ -21,14 +21,16 @@ import shutil
 import signal
 import stat
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .config_model import ERROR, Config, Diagnostic, GlobalDefs, ScriptCommand
 
 _SPAWNER = ThreadPoolExecutor(1, thread_name_prefix="fastvrrp-spawn")
 """One thread forks every script, so that no fork ever runs on the loop's thread."""
+T = TypeVar("T")
 DEFAULT_SCRIPT_USER = "keepalived_script"
 """Whom keepalived runs scripts as when `script_user` is not set and this user exists."""
 
@@ -110,18 +112,26 @@ async def run(argv: list[str], who: Account = Account(), timeout: float | None =
         raise
 
 
-async def spawn(argv: list[str], who: Account = Account()) -> subprocess.Popen:
-    """Start `argv` as `who` in a session of its own, output to /dev/null, forked off the loop's thread."""
-    loop = asyncio.get_running_loop()
-    popen = functools.partial(
-        subprocess.Popen,
+def popen(argv: list[str], who: Account = Account()) -> subprocess.Popen:
+    """Start `argv` as `who` in a session of its own, output to /dev/null.  Blocks: call it on the spawner."""
+    return subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        **_credentials(who),
     )
-    return await loop.run_in_executor(_SPAWNER, functools.partial(popen, **_credentials(who)))
+
+
+async def on_spawner(function: Callable[..., T], *args: object) -> T:
+    """Run `function(*args)` on the thread that forks every script, off the loop's thread."""
+    return await asyncio.get_running_loop().run_in_executor(_SPAWNER, functools.partial(function, *args))
+
+
+async def spawn(argv: list[str], who: Account = Account()) -> subprocess.Popen:
+    """`popen`, forked off the loop's thread."""
+    return await on_spawner(popen, argv, who)
 
 
 async def exited(process: subprocess.Popen) -> None:

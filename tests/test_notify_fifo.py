@@ -224,3 +224,19 @@ def test_fifo_script_that_cannot_start_is_logged(tmp_path, logged):
 
     asyncio.run(main())
     assert not os.path.exists(tmp_path / "missing.sh")
+
+
+@pytest.mark.parametrize("delay", [0, 0.001, 0.003])
+def test_closing_while_the_fifo_script_starts_leaves_no_process(tmp_path, delay):
+    fifo, started = tmp_path / "events.fifo", tmp_path / "started"
+    reader = script(tmp_path / "reader.sh", f"echo $$ > {started}\nexec sleep 30\n")
+
+    async def main():
+        fifos = NotifyFifos([NotifyFifo(str(fifo), ScriptCommand(str(reader)))])
+        await asyncio.sleep(delay)
+        fifos.close()
+        await asyncio.sleep(0.3)
+
+    asyncio.run(main())
+    if started.exists():  # it started before close: close must have ended it
+        assert gone(int(started.read_text()))
