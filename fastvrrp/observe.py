@@ -10,6 +10,7 @@ when scraped.
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections import defaultdict
 
 from .actions import Action
 from .advert import Advert
@@ -55,18 +56,29 @@ class ObservedRouter(VirtualRouter):
         self.last_sent_at: float | None = None
         self.received_gaps = Histogram(ADVERT_GAP_BUCKETS)
         self.sent_gaps = Histogram(ADVERT_GAP_BUCKETS)
-        self.checksum_forms: dict[str, int] = {}
+        self.checksum_forms: defaultdict[str, int] = defaultdict(int)
+        self._last_form = ""
         self.transitions = 0
 
     def receive_advert(self, advert: Advert, source: bytes, now: float) -> list[Action]:
         actions = super().receive_advert(advert, source, now)
-        if source != self.settings.primary_address and advert.vrid == self.settings.vrid:
-            forms = self.checksum_forms
-            forms[advert.checksum_form] = forms.get(advert.checksum_form, 0) + 1
-            if self.last_advert_at is not None:
-                self.received_gaps.observe(now - self.last_advert_at)
-            self.last_advert_at = now
+        settings = self.settings
+        if source != settings.primary_address and advert.vrid == settings.vrid:
+            self._last_form = advert.checksum_form
+            self._observe_advert(now)
         return actions
+
+    def heard_again(self, now: float) -> bool:
+        if not super().heard_again(now):
+            return False
+        self._observe_advert(now)
+        return True
+
+    def _observe_advert(self, now: float) -> None:
+        self.checksum_forms[self._last_form] += 1
+        if self.last_advert_at is not None:
+            self.received_gaps.observe(now - self.last_advert_at)
+        self.last_advert_at = now
 
     def handle_timer(self, now: float) -> list[Action]:
         sent = self.counters["advert_sent"]

@@ -17,8 +17,8 @@ after every call re-arm one timer at `get_timer()` and, when it fires, call
 
 from __future__ import annotations
 
-import ipaddress
 import math
+import socket
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -222,6 +222,8 @@ class VirtualRouter:
         self._lower_master_since: float | None = None
         self._rival: tuple[bytes, float, float] | None = None
         """A lower-priority master we keep hearing: its address, since when, last heard."""
+        self._followed: int | None = None
+        """The priority of the advert `receive_advert` last followed, while that can recur as is."""
 
     # -- what the driver reads -------------------------------------------------------------
 
@@ -257,18 +259,12 @@ class VirtualRouter:
 
     def get_timer(self) -> float | None:
         """The next deadline, or None when nothing is scheduled (INIT, FAULT)."""
-        deadlines = [
-            t
-            for t in (
-                self._master_down_at,
-                self._adver_at,
-                self._second_burst_at,
-                self._refresh_at,
-                self._reannounce_at,
-            )
-            if t is not None
-        ]
-        return min(deadlines, default=None)
+        # Asked after every event the driver feeds in: compared in place, no list built.
+        deadline = self._master_down_at
+        for t in (self._adver_at, self._second_burst_at, self._refresh_at, self._reannounce_at):
+            if t is not None and (deadline is None or t < deadline):
+                deadline = t
+        return deadline
 
     def status(self) -> RouterStatus:
         return RouterStatus(
@@ -304,6 +300,7 @@ class VirtualRouter:
     def receive_advert(self, advert: Advert, source: bytes, now: float) -> list[Action]:
         """A validated advert for our VRID from `source` (packed address)."""
         actions: list[Action] = []
+        self._followed = None
         if self.state == INIT:
             return actions
         if advert.vrid != self.settings.vrid:
@@ -331,6 +328,32 @@ class VirtualRouter:
             comparison = compare(advert.priority, source, self.effective_priority, self.settings.primary_address)
             handlers[comparison](self, advert, source, now, actions)
         return actions
+
+    def heard_again(self, now: float) -> bool:
+        """The advert last given to `receive_advert` arrived again, byte for byte, at `now`.
+
+        A backup hears its master repeat the same advert every interval, and each one only
+        resets the Master_Down_Timer (RFC 5798 §6.4.2).  If the last advert was followed that
+        way, and neither our state nor our priority changed since, this counts the repeat and
+        resets the timer -- what `receive_advert` would do, without building an `Advert` and
+        walking the table -- and returns True.  Otherwise it changes nothing and returns False:
+        the caller passes the advert to `receive_advert`.
+        """
+        followed = self._followed
+        if followed is None or followed < self._effective_priority or self.state != BACKUP:
+            return False
+        self.counters["advert_rcvd"] += 1
+        self._master_down_at = now + self.master_down_interval
+        return True
+
+    def takeover_due(self, now: float) -> bool:
+        """`handle_timer(now)` would make us master (RFC 5798 §6.4.2: the Master_Down_Timer fired).
+
+        Its actions then begin with `StateChanged`, `SendAdvert` at our effective priority and
+        interval, and `AddVips`: a driver may put that advert and those addresses out first,
+        before the core's bookkeeping, and skip them among the actions.
+        """
+        return self.state == BACKUP and self._master_down_at is not None and self._master_down_at <= now
 
     def handle_timer(self, now: float) -> list[Action]:
         """Run every deadline that is due at `now`; a call before the deadline does nothing."""
@@ -439,6 +462,9 @@ class VirtualRouter:
             self.master_adver_interval_cs = advert.interval_cs
         self.master_address = source
         self._master_down_at = now + self.master_down_interval
+        if advert.interval_cs == self.settings.advert_interval_cs or self.settings.version == 2:
+            # A repeat would take this same path (no interval-mismatch log): `heard_again` may.
+            self._followed = advert.priority
 
     def _follow_unless_preempting(self, advert: Advert, source: bytes, now: float, actions: list[Action]) -> None:
         if not self.settings.preempt or self._preempt_delayed(now):
@@ -653,6 +679,7 @@ class VirtualRouter:
             line = f"({self.name}) Entering {new} STATE" + (f" {note}" if note else "")
         actions.append(StateChanged(self.name, self.state, new, line))
         self.state = new
+        self._followed = None
 
     def _notify(self, event: str, actions: list[Action]) -> None:
         """Last of a transition's actions: scripts see the addresses already set or removed."""
@@ -709,9 +736,15 @@ def _next_tick(deadline: float | None, period: float, now: float) -> float:
 
 
 def _text(packed: bytes) -> str:
-    """An address for a log line; a length no codec produces still must not raise."""
-    if len(packed) in (4, 16):
-        return str(ipaddress.ip_address(packed))
+    """An address for a log line; a length no codec produces still must not raise.
+
+    `inet_ntop`, not `ipaddress`: a takeover formats its VIPs before the driver gets to send
+    the advert, and the C function costs a fraction of building an address object.
+    """
+    if len(packed) == 4:
+        return socket.inet_ntop(socket.AF_INET, packed)
+    if len(packed) == 16:
+        return socket.inet_ntop(socket.AF_INET6, packed)
     return packed.hex()
 
 

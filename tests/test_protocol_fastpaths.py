@@ -1,0 +1,107 @@
+"""The core's two shortcuts for the driver, checked against the full path they stand for.
+
+`heard_again` must do exactly what `receive_advert` does for a repeat of the advert it took
+last (RFC 5798 §6.4.2: a backup hearing its master resets the Master_Down_Timer), or refuse;
+`takeover_due` must be true exactly when `handle_timer` makes the router master, whose actions
+then begin with the advert and the VIPs (RFC 5798 §6.4.2, "Transition to the {Master} state").
+"""
+
+from __future__ import annotations
+
+import copy
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from vlan import VIP, ipv4
+from vlan import settings as router_settings
+
+from fastvrrp.actions import AddVips, SendAdvert, StateChanged
+from fastvrrp.advert import CHECKSUM_PSEUDO_HEADER, Advert
+from fastvrrp.observe import ObservedRouter
+from fastvrrp.protocol import MASTER, TrackedObject, VirtualRouter
+
+OURS = 100
+
+
+def advert(priority: int, interval_cs: int) -> Advert:
+    return Advert(3, 150, priority, interval_cs, (VIP,), 0, b"", CHECKSUM_PSEUDO_HEADER, ipv4(2))
+
+
+events = st.lists(
+    st.one_of(
+        st.tuples(st.just("advert"), st.sampled_from([0, 50, 100, 150, 255]), st.sampled_from([10, 20]), st.booleans()),
+        st.tuples(st.just("repeat"), st.floats(0.001, 0.5)),
+        st.tuples(st.just("timer"), st.floats(0.001, 1.0)),
+        st.tuples(st.just("track"), st.booleans()),
+    ),
+    max_size=40,
+)
+
+
+def status(router: VirtualRouter) -> tuple:
+    return router.status(), router._lower_master_since, router._followed
+
+
+@settings(max_examples=500, deadline=None)
+@given(events=events, preempt=st.booleans(), cls=st.sampled_from([VirtualRouter, ObservedRouter]))
+# Followed while a tracked object was down, then our priority rose above the master's: preempt.
+@example([("track", False), ("advert", 50, 10, False), ("track", True), ("repeat", 0.01)], True, VirtualRouter)
+# A master whose interval differs from ours: each repeat is logged (RFC 9568 §7.1), not shortcut.
+@example([("advert", 150, 20, False), ("repeat", 0.01), ("repeat", 2.0)], True, VirtualRouter)
+def test_heard_again_is_receive_advert_for_a_repeat(events, preempt, cls):
+    """Two routers see the same events; one takes repeats through `heard_again` when it can."""
+    base = router_settings(1, OURS, advert_interval_cs=10, preempt=preempt, track=(TrackedObject("w", -60),))
+    full, fast = cls(base), cls(base)
+    now = 0.0
+    assert full.start(now) == fast.start(now)
+    last: tuple[Advert, bytes] | None = None
+    for event in events:
+        kind = event[0]
+        if kind == "advert":
+            _, priority, interval_cs, spoofed = event
+            now += 0.003
+            last = (advert(priority, interval_cs), ipv4(3) if spoofed else ipv4(2))
+            assert full.receive_advert(*last, now) == fast.receive_advert(*last, now)
+        elif kind == "repeat" and last is not None:
+            now += event[1]
+            if not fast.heard_again(now):
+                assert fast.receive_advert(*last, now) == full.receive_advert(*last, now)
+            else:
+                assert full.receive_advert(*last, now) == [], "a repeat the shortcut took had an effect"
+        elif kind == "timer":
+            now += event[1]
+            assert full.handle_timer(now) == fast.handle_timer(now)
+        elif kind == "track":
+            assert full.set_track_state("w", event[1], now) == fast.set_track_state("w", event[1], now)
+        assert status(full) == status(fast)
+        if cls is ObservedRouter:
+            assert full.received_gaps.counts == fast.received_gaps.counts
+            assert dict(full.checksum_forms) == dict(fast.checksum_forms)
+
+
+@settings(max_examples=300, deadline=None)
+@given(events=events)
+def test_takeover_due_is_exactly_when_the_timer_makes_us_master(events):
+    router = VirtualRouter(router_settings(1, OURS, advert_interval_cs=10, track=(TrackedObject("w", -60),)))
+    now = 0.0
+    router.start(now)
+    for event in events:
+        kind = event[0]
+        now += event[1] if kind in ("repeat", "timer") else 0.003
+        if kind == "advert":
+            router.receive_advert(advert(event[1], event[2]), ipv4(2), now)
+        elif kind == "track":
+            router.set_track_state("w", event[1], now)
+        else:
+            probe = copy.deepcopy(router)
+            due = router.takeover_due(now)
+            actions = router.handle_timer(now)
+            assert due == (probe.state != MASTER and router.state == MASTER)
+            if due:
+                first = actions[:3]
+                assert [type(a) for a in first] == [StateChanged, SendAdvert, AddVips], actions
+                assert first[1].priority == probe.effective_priority
+                assert first[1].interval_cs == probe.settings.advert_interval_cs
+                assert first[2].vips == probe.settings.vips
+            else:
+                assert probe.takeover_due(now) is False
