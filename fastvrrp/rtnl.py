@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import socket
 import struct
 
@@ -33,6 +34,7 @@ IFA_LABEL = 3
 _NLMSGHDR = struct.Struct("=IHHII")
 _IFADDRMSG = struct.Struct("=BBBBI")
 _RTATTR = struct.Struct("=HH")
+_SEQ = struct.Struct("=I")
 _RCVBUF = 1 << 20
 
 
@@ -47,6 +49,13 @@ def address_request(kind: int, seq: int, ifindex: int, vip: Vip) -> bytes:
     As `ip addr add` sends it: IFA_LOCAL and IFA_ADDRESS both the VIP (no peer), the label for
     IPv4, IFA_F_NODAD for IPv6 (the address moves between routers and must answer at once).
     """
+    body = _request_body(kind, ifindex, vip)
+    return body[:8] + _SEQ.pack(seq) + body[12:]  # nlmsghdr: length, type, flags, then seq
+
+
+@functools.lru_cache(maxsize=4096)
+def _request_body(kind: int, ifindex: int, vip: Vip) -> bytes:
+    """The request with sequence number 0, built once: a takeover only fills the number in."""
     packed = vip.interface.ip.packed
     flags = IFA_F_NODAD if vip.family == socket.AF_INET6 else 0
     body = _IFADDRMSG.pack(vip.family, vip.prefixlen, flags, 0, ifindex)
@@ -54,7 +63,7 @@ def address_request(kind: int, seq: int, ifindex: int, vip: Vip) -> bytes:
     if vip.label and vip.family == socket.AF_INET:
         body += _attribute(IFA_LABEL, vip.label.encode() + b"\0")
     nl_flags = NLM_F_REQUEST | NLM_F_ACK | (NLM_F_CREATE | NLM_F_EXCL if kind == RTM_NEWADDR else 0)
-    return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), kind, nl_flags, seq, 0) + body
+    return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), kind, nl_flags, 0, 0) + body
 
 
 class AddressSocket:
@@ -72,29 +81,52 @@ class AddressSocket:
             raise
         self._seq = 0
         self._pending: dict[int, asyncio.Future[int]] = {}
+        self._indexes: dict[str, int] = {}
         loop.add_reader(self.sock.fileno(), self._on_readable)
 
     async def add(self, ifname: str, vip: Vip) -> bool:
         """Put `vip` on `ifname`; False if it was already there."""
+        code = await self.submit_add(ifname, vip)
+        if code == errno.ENODEV and ifname in self._indexes:
+            self.forget(ifname)
+            code = await self.submit_add(ifname, vip)
+        return self.added(code, ifname, vip)
+
+    def submit_add(self, ifname: str, vip: Vip) -> asyncio.Future[int]:
+        """Send the request now (the kernel applies it within this call); the future gives its
+        answer, 0 or an errno, for `added` to judge.  Raises at once if it cannot be sent."""
         _check_label(ifname, vip.label)
-        code = await self._request(RTM_NEWADDR, ifname, vip, "add")
+        return self._submit(RTM_NEWADDR, ifname, vip, "add")
+
+    def added(self, code: int, ifname: str, vip: Vip) -> bool:
+        """The kernel's answer to an add: True if put on, False if it was already there."""
         if code in (0, errno.EEXIST):
             return code == 0
         raise self._error(code, ifname, vip, "add")
 
     async def remove(self, ifname: str, vip: Vip) -> bool:
         """Take `vip` off `ifname`; False if it was not there."""
-        code = await self._request(RTM_DELADDR, ifname, vip, "remove")
+        code = await self._submit(RTM_DELADDR, ifname, vip, "remove")
+        if code == errno.ENODEV and ifname in self._indexes:
+            self.forget(ifname)
+            code = await self._submit(RTM_DELADDR, ifname, vip, "remove")
         if code in (0, errno.EADDRNOTAVAIL):
             return code == 0
         raise self._error(code, ifname, vip, "remove")
 
-    async def _request(self, kind: int, ifname: str, vip: Vip, action: str) -> int:
-        # Looked up on every call: a re-created interface has a new index.
-        try:
-            ifindex = socket.if_nametoindex(ifname)
-        except OSError:
-            raise InterfaceGone(errno.ENODEV, ifname, vip, action) from None
+    def forget(self, ifname: str) -> None:
+        """Look `ifname`'s index up again next time (the kernel answered ENODEV: re-created?)."""
+        self._indexes.pop(ifname, None)
+
+    def _submit(self, kind: int, ifname: str, vip: Vip, action: str) -> asyncio.Future[int]:
+        # The index is cached (a lookup opens a socket: three system calls on a takeover's path);
+        # a re-created interface has a new one, which `forget` makes the next request find.
+        ifindex = self._indexes.get(ifname)
+        if ifindex is None:
+            try:
+                ifindex = self._indexes[ifname] = socket.if_nametoindex(ifname)
+            except OSError:
+                raise InterfaceGone(errno.ENODEV, ifname, vip, action) from None
         self._seq = self._seq % 0xFFFFFFFF + 1
         future = self._loop.create_future()
         self._pending[self._seq] = future
@@ -103,7 +135,7 @@ class AddressSocket:
         except OSError as e:
             del self._pending[self._seq]
             raise VipError(e.errno or errno.EIO, ifname, vip, action) from None
-        return await future
+        return future
 
     def _on_readable(self) -> None:
         while True:

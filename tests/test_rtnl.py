@@ -63,3 +63,27 @@ def test_bad_label_is_refused_before_anything_is_sent(topology):
     with pytest.raises(ValueError):
         run_in_a(topology, body)
     assert "10.0.201.100" not in addresses(topology, "-4")
+
+
+def test_a_recreated_interface_is_found_again(topology):
+    """The interface index is cached; a device deleted and made again has a new one."""
+    vip = Vip.parse("10.0.209.1/32")
+
+    def dummy() -> None:
+        topology.run("a", ["ip", "link", "add", "dum0", "type", "veth", "peer", "name", "dum1"])
+        topology.run("a", ["ip", "link", "set", "dum1", "up"])
+        topology.run("a", ["ip", "link", "set", "dum0", "up"])
+
+    async def body(sock):
+        first = await sock.add("dum0", vip)
+        topology.run("a", ["ip", "link", "del", "dum0"])
+        dummy()
+        again = await sock.add("dum0", vip)
+        removed = await sock.remove("dum0", vip)
+        topology.run("a", ["ip", "link", "del", "dum0"])
+        with pytest.raises(InterfaceGone):
+            await sock.add("dum0", vip)
+        return first, again, removed
+
+    dummy()
+    assert run_in_a(topology, body) == (True, True, True)
