@@ -229,7 +229,15 @@ class ReceiveBatch:
         """
         limit = self.capacity if limit is None else min(limit, self.capacity)
         n = mmsg.receive_batch(
-            vsock.sock, self.buffer, self.slot_size, limit, self.lengths, self.stamps, self.addrs, self.hop_limits
+            vsock.sock,
+            vsock.family,
+            self.buffer,
+            self.slot_size,
+            limit,
+            self.lengths,
+            self.stamps,
+            self.addrs,
+            self.hop_limits,
         )
         self.count = n
         self.family = vsock.family
@@ -249,6 +257,11 @@ class ReceiveBatch:
             hop_limits=memoryview(self.hop_limits)[:n],
             records=memoryview(self.records)[: wire.RECORD_SIZE * n] if records else None,
         )
+
+    def packets(self) -> list[memoryview]:
+        """Every packet of the last drain, in order (views, as `packet`)."""
+        lengths = self.lengths
+        return [slot[: lengths[i]] for i, slot in enumerate(self._slots[: self.count])]
 
     def packet(self, i: int) -> memoryview:
         """Packet i of the last drain (a view: copy it if it must outlive the next drain)."""
