@@ -52,7 +52,6 @@ cdef extern from "<sys/socket.h>":
     int MSG_DONTWAIT
     int SOL_SOCKET
     int SCM_TIMESTAMPNS
-    int AF_INET6
 
 cdef extern from "<netinet/in.h>":
     int IPPROTO_IPV6
@@ -116,6 +115,7 @@ def send_batch(sock, list messages, list sockaddrs, bytes control):
 
 def receive_batch(
     sock,
+    int family,
     unsigned char[::1] buffer,
     Py_ssize_t slot_size,
     Py_ssize_t limit,
@@ -126,7 +126,7 @@ def receive_batch(
 ):
     """Read up to `limit` waiting datagrams without blocking; how many were read (see the twin)."""
     cdef int fd = sock.fileno()
-    cdef bint v6 = sock.family == AF_INET6
+    cdef bint v6 = family == 6
     cdef mmsghdr headers[MAX_BATCH]
     cdef iovec vectors[MAX_BATCH]
     cdef unsigned char control[MAX_BATCH * CONTROL_SPACE]

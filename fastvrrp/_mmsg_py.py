@@ -73,6 +73,7 @@ def send_batch(sock: socket.socket, messages: Sequence[bytes], sockaddrs: Sequen
 
 def receive_batch(
     sock: socket.socket,
+    family: int,
     buffer: bytearray,
     slot_size: int,
     limit: int,
@@ -85,12 +86,12 @@ def receive_batch(
 
     Datagram i lands in `buffer[i * slot_size:]` (cut to `slot_size`), its length in
     `lengths[i]` and its arrival in `stamps[i]` (CLOCK_REALTIME seconds, 0.0 when unstamped).
-    On an IPv6 socket `addrs[32 i:32 i + 32]` receives source then destination and
+    On an IPv6 socket (`family` 6; 4 for any other) `addrs[32 i:32 i + 32]` receives source then destination and
     `hop_limits[i]` the hop limit (0 when the ancillary data lacks it).  An error after some
     datagrams were read is left for the next call, as recvmmsg(2) does.
     """
     view = memoryview(buffer)
-    v6 = sock.family == socket.AF_INET6
+    v6 = family == 6
     limit = min(limit, len(lengths), len(stamps), len(buffer) // slot_size)
     if v6:
         limit = min(limit, len(addrs) // 32, len(hop_limits))

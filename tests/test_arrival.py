@@ -36,7 +36,7 @@ def pair():
 
 def receive(twin, sock: socket.socket, limit: int = 8) -> tuple[list[bytes], list[float]]:
     buffer, lengths, stamps = bytearray(8 * 64), array("I", [0] * 8), array("d", [0.0] * 8)
-    n = twin.receive_batch(sock, buffer, 64, limit, lengths, stamps, bytearray(256), array("B", bytes(8)))
+    n = twin.receive_batch(sock, 4, buffer, 64, limit, lengths, stamps, bytearray(256), array("B", bytes(8)))
     return [bytes(buffer[64 * i : 64 * i + lengths[i]]) for i in range(n)], list(stamps[:n])
 
 

@@ -105,7 +105,7 @@ def test_both_receive_twins_read_the_same_batch(topology, twin, family):
         while time.monotonic() < deadline:
             time.sleep(0.02)
             n = twin.receive_batch(
-                b.sock, batch.buffer, batch.slot_size, 8, batch.lengths, batch.stamps, batch.addrs, batch.hop_limits
+                b.sock, family, batch.buffer, batch.slot_size, 8, batch.lengths, batch.stamps, batch.addrs, batch.hop_limits
             )
             if n:
                 break
@@ -119,7 +119,7 @@ def test_both_receive_twins_read_the_same_batch(topology, twin, family):
             assert all(batch.addrs[32 * i : 32 * i + 32] == a.source + group for i in range(3))
             assert list(batch.hop_limits[:3]) == [255] * 3
         assert twin.receive_batch(
-            b.sock, batch.buffer, batch.slot_size, 8, batch.lengths, batch.stamps, batch.addrs, batch.hop_limits
+            b.sock, family, batch.buffer, batch.slot_size, 8, batch.lengths, batch.stamps, batch.addrs, batch.hop_limits
         ) == 0
     finally:
         a.close()
