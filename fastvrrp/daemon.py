@@ -47,6 +47,7 @@ from .runtime import (
     advertised_vips,
     excluded_vips,
     expected,
+    source_address,
     instance_family,
     router_settings,
     tracking,
@@ -106,6 +107,11 @@ class Instance:
     """No VIP removal has run yet: the next one clears what a crashed run left."""
     ops_busy: bool = False
     """The ops worker is carrying out an action (`ops` may be empty meanwhile)."""
+    source: bytes = b""
+    """The address our adverts come from (packed): `unicast_src_ip` / `mcast_src_ip`, else the
+    interface's primary IPv4 or link-local IPv6 address."""
+    control: bytes = b""
+    """The IP_PKTINFO / IPV6_PKTINFO control message that puts `source` on every send."""
 
     @property
     def name(self) -> str:
@@ -179,7 +185,6 @@ class Daemon:
         """While the timer is served: adverts to send together when it is done."""
         self._held_logs: list[tuple[int, str]] | None = None
         """While the timer is served: log lines, written once its adverts and VIPs are out."""
-        self._controls: dict[VrrpSocket, bytes] = {}
         self._next_key = 0
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
@@ -364,9 +369,10 @@ class Daemon:
         installed = tuple(zip((v.dev for v in config.virtual_ipaddress), advertised_vips(config))) + tuple(
             zip((v.dev for v in config.virtual_ipaddress_excluded), excluded_vips(config))
         )
+        source = source_address(config, channel.vsock.source)
         instance = Instance(
             config=config,
-            router=ObservedRouter(router_settings(config, channel.vsock.source, group)),
+            router=ObservedRouter(router_settings(config, source, group)),
             expected=expected(config),
             vsock=channel.vsock,
             psock=self.packet_sockets[config.interface],
@@ -377,6 +383,8 @@ class Daemon:
             tracking={t.key: t for t in tracking(config, group)},
             notify=NotifyQueue(config.name, config.notifies, self.global_defs),
             group_config=group,
+            source=source,
+            control=mmsg.control_message(*channel.vsock.source_ancillary(source)),
         )
         self._next_key += 1
         channel.by_vrid[config.virtual_router_id] = instance
@@ -735,9 +743,10 @@ class Daemon:
     def _execute(self, instance: Instance, actions: list[Action]) -> None:
         """Carry out `actions` in order, each on the instance it names (a sync group's name others)."""
         moved: list[Instance] = []
+        name = instance.name
         for action in actions:
             target = instance
-            if action.instance != instance.name or isinstance(action, RunNotify) and action.group:
+            if action.instance != name or isinstance(action, RunNotify) and action.group:
                 if isinstance(action, RunNotify) and action.group:
                     self.fifos.write(action)
                     self.group_notifies[action.instance].put(action)
@@ -777,15 +786,17 @@ class Daemon:
         if messages is None:
             messages = [(self._build(instance, priority, interval_cs, dst), dst) for dst in instance.destinations]
             instance.adverts[(priority, interval_cs)] = messages
-        if self._outbox is not None:
-            self._outbox.extend((instance, message, dst) for message, dst in messages)
+        outbox = self._outbox
+        if outbox is not None:
+            for message, dst in messages:
+                outbox.append((instance, message, dst))
             return
         for message, dst in messages:
             self._send_one(instance, message, dst)
 
     def _send_one(self, instance: Instance, message: bytes, dst: bytes | None) -> None:
         try:
-            instance.vsock.send_advert(message, dst)
+            instance.vsock.send_advert(message, dst, instance.source)
         except OSError as e:
             instance.router.count("advert_send_err")
             suppressed = self.limiter.allow((instance.name, "send"), time.monotonic())
@@ -801,13 +812,10 @@ class Daemon:
         if len(outbox) == 1:
             self._send_one(*outbox[0])
             return
-        by_socket: dict[VrrpSocket, list[tuple[Instance, bytes, bytes | None]]] = {}
+        by_socket: dict[tuple[VrrpSocket, bytes], list[tuple[Instance, bytes, bytes | None]]] = {}
         for item in outbox:
-            by_socket.setdefault(item[0].vsock, []).append(item)
-        for vsock, items in by_socket.items():
-            control = self._controls.get(vsock)
-            if control is None:
-                control = self._controls[vsock] = mmsg.control_message(*vsock._source_ancillary[0])
+            by_socket.setdefault((item[0].vsock, item[0].control), []).append(item)
+        for (vsock, control), items in by_socket.items():
             messages = [message for _, message, _ in items]
             sockaddrs = [instance.sockaddrs.get(dst) or self._sockaddr(instance, dst) for instance, _, dst in items]
             start = 0
@@ -841,7 +849,7 @@ class Daemon:
             settings.vips,
             auth_type=instance.expected.auth_type,
             password=instance.expected.password,
-            src=instance.vsock.source,
+            src=instance.source,
             dst=instance.vsock.group if dst is None else dst,
             checksum_form=instance.checksum_form,
         )

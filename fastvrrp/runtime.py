@@ -134,3 +134,13 @@ def router_settings(
         garp_lower_prio_repeat=instance.garp_lower_prio_repeat,
         track=track,
     )
+
+
+def source_address(instance: VrrpInstance, default: bytes) -> bytes:
+    """The packed address the instance's adverts come from, and its election tie-breaker.
+
+    keepalived's `unicast_src_ip` and `mcast_src_ip` are one setting there (either keyword sets
+    it); without it, `default`: the interface's primary IPv4 or link-local IPv6 address.
+    """
+    chosen = instance.unicast_src_ip or instance.mcast_src_ip
+    return chosen.packed if chosen is not None else default

@@ -130,13 +130,15 @@ class VrrpSocket:
         except BaseException:
             self.sock.close()
             raise
-        if family == 4:
-            pktinfo = struct.pack("I4s4s", self.ifindex, self.source, bytes(4))
-            self._source_ancillary = [(socket.IPPROTO_IP, _IP_PKTINFO, pktinfo)]
-        else:
-            pktinfo = _IN6_PKTINFO.pack(self.source, self.ifindex)
-            self._source_ancillary = [(socket.IPPROTO_IPV6, mmsg.IPV6_PKTINFO, pktinfo)]
+        self._source_ancillary = [self.source_ancillary(self.source)]
         self._group_address = self._address(self.group)
+
+    def source_ancillary(self, source: bytes) -> tuple[int, int, bytes]:
+        """The IP_PKTINFO / IPV6_PKTINFO control message that sends from `source` (packed, one
+        of the interface's addresses) out of this interface."""
+        if self.family == 4:
+            return (socket.IPPROTO_IP, _IP_PKTINFO, struct.pack("I4s4s", self.ifindex, source, bytes(4)))
+        return (socket.IPPROTO_IPV6, mmsg.IPV6_PKTINFO, _IN6_PKTINFO.pack(source, self.ifindex))
 
     def _setup_ipv4(self) -> None:
         s, ip = self.sock, socket.IPPROTO_IP
@@ -183,17 +185,19 @@ class VrrpSocket:
         scope = self.ifindex if dst[:2] == b"\xfe\x80" or dst[0] == 0xFF else 0
         return (socket.inet_ntop(socket.AF_INET6, dst), 0, 0, scope)
 
-    def send_advert(self, message: bytes, dst: bytes | None = None) -> None:
+    def send_advert(self, message: bytes, dst: bytes | None = None, source: bytes | None = None) -> None:
         """Send one VRRP message (from `wire.build_advert`) to the group, or to a unicast peer.
 
-        `dst` is packed; its checksum must have been computed for the same destination.
+        `dst` is packed; its checksum must have been computed for the same destination, and
+        from `source` (default: the interface's address), which must be an address of ours.
         Raises OSError as the kernel reports it: ENETUNREACH (IPv4) or EINVAL (IPv6: the
         link-local source vanished) while the link is down, EAGAIN when the send queue is
         full.  The daemon counts it and the next advert tries again: group memberships
         survive a link flap, so the socket need not be reopened.
         """
         address = self._group_address if dst is None else self._address(dst)
-        self.sock.sendmsg([message], self._source_ancillary, 0, address)
+        ancillary = self._source_ancillary if source in (None, self.source) else [self.source_ancillary(source)]
+        self.sock.sendmsg([message], ancillary, 0, address)
 
 
 class ReceiveBatch:

@@ -209,6 +209,31 @@ def test_interop_with_keepalived(topology, tmp_path, peers, spec, ours):
     assert wait_until(lambda: holders(topology, vip) == ["b"], skew + SLACK) is not None, a.log() + b.log()
 
 
+def test_unicast_from_a_secondary_address_interoperates(topology, tmp_path, peers):
+    """keepalived's `unicast_src_ip`: adverts leave from that address, which is also our election
+    address (RFC 5798 §5.2.8 compares the sender's address).  keepalived with
+    `check_unicast_src` drops adverts from anyone not in its `unicast_peer` list: it stays
+    backup only if the source is the configured one."""
+    topology.run("a", ["ip", "addr", "add", "10.0.201.11/24", "dev", "em1"])
+    unicast = "    unicast_src_ip {src}\n    unicast_peer {{\n        {peer}\n    }}\n"
+    ours = unicast.format(src="10.0.201.11", peer="10.0.201.2")
+    theirs = unicast.format(src="10.0.201.2", peer="10.0.201.11") + "    check_unicast_src\n"
+    spec = {"version": 3, "advert_int": "0.1", "password": None}
+    a = Peer(topology, "a", "fastvrrp", InstanceSpec(state="MASTER", priority=100, extra=ours, **spec).render("A"), tmp_path / "a")
+    b = Peer(topology, "b", "keepalived", InstanceSpec(state="BACKUP", priority=50, extra=theirs, **spec).render("B"), tmp_path / "b")
+    peers += [a, b]
+    with Capture(topology, "b", tmp_path / "unicast.pcap", "ip proto 112") as capture:
+        a.start()
+        b.start()
+        assert wait_until(lambda: holders(topology) == ["a"], master_down_v3(100, 0.1) + SLACK + STARTUP) is not None
+        wait_until(lambda: False, 2.0)
+        assert holders(topology) == ["a"], a.log() + b.log()
+    sources = {src for src, in capture.fields("ip.src")}
+    assert "10.0.201.11" in sources and "10.0.201.1" not in sources, sources  # (.2: keepalived, if it won the start)
+    assert a.stop() == 0
+    assert wait_until(lambda: holders(topology) == ["b"], (256 - 50) * 0.1 / 256 + SLACK) is not None
+
+
 def test_wrong_password_is_counted_and_changes_nothing(topology, tmp_path, peers):
     """RFC 3768 §7.1: an advert whose password does not match is dropped (auth_failure)."""
     a, b = experiment(topology, tmp_path, impls=("fastvrrp", "keepalived"))
