@@ -69,7 +69,7 @@ class ObservedRouter(VirtualRouter):
         return actions
 
     def heard_again(self, now: float) -> bool:
-        if not super().heard_again(now):
+        if not VirtualRouter.heard_again(self, now):  # per advert: no super()
             return False
         self._observe_advert(now)
         return True
@@ -82,7 +82,7 @@ class ObservedRouter(VirtualRouter):
 
     def handle_timer(self, now: float) -> list[Action]:
         sent = self.counters["advert_sent"]
-        actions = super().handle_timer(now)
+        actions = VirtualRouter.handle_timer(self, now)  # per advert: no super()
         if self.counters["advert_sent"] != sent:
             if self.last_sent_at is not None:
                 self.sent_gaps.observe(now - self.last_sent_at)

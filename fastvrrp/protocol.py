@@ -207,6 +207,9 @@ class VirtualRouter:
         self._effective_priority = self._compute_effective_priority()
         self._faults: set[str] = set()
         self._reset()
+        self._advert_actions: dict[int, SendAdvert] = {}
+        self._down_inputs: tuple[int, int] | None = None
+        self._down_interval = 0.0
         self._log_next: dict[str, float] = {}
         self._log_suppressed: dict[str, int] = {}
 
@@ -255,7 +258,13 @@ class VirtualRouter:
 
     @property
     def master_down_interval(self) -> float:
-        return master_down_interval(self.settings.version, self.effective_priority, self.master_adver_interval_cs)
+        # Read on every advert a backup hears; its inputs change only with a transition or a
+        # tracked object, so it is recomputed only when they differ from the last time.
+        inputs = (self._effective_priority, self.master_adver_interval_cs)
+        if inputs != self._down_inputs:
+            self._down_inputs = inputs
+            self._down_interval = master_down_interval(self.settings.version, *inputs)
+        return self._down_interval
 
     def get_timer(self) -> float | None:
         """The next deadline, or None when nothing is scheduled (INIT, FAULT)."""
@@ -363,7 +372,7 @@ class VirtualRouter:
             self._become_master(now, actions)
         if self.state != MASTER:
             return actions
-        if _due(self._adver_at, now):
+        if self._adver_at is not None and self._adver_at <= now:  # `_due`, written out: per advert
             # RFC 5798 §6.4.3: "If the Adver_Timer fires, then: Send an ADVERTISEMENT; Reset the
             # Adver_Timer".  Scheduled from the deadline, not from `now`, so that a driver's
             # jitter does not accumulate; after a long stall the schedule restarts from `now`.
@@ -693,7 +702,11 @@ class VirtualRouter:
 
     def _send_advert(self, priority: int, actions: list[Action]) -> None:
         self.counters["advert_sent"] += 1
-        actions.append(SendAdvert(self.name, priority, self.settings.advert_interval_cs))
+        # A master asks for the same advert a hundred times a second: one (frozen) action each.
+        action = self._advert_actions.get(priority)
+        if action is None:
+            action = self._advert_actions[priority] = SendAdvert(self.name, priority, self.settings.advert_interval_cs)
+        actions.append(action)
 
     def _remove_vips(self) -> RemoveVips:
         return RemoveVips(self.name, self.settings.vips, self.settings.vip_objects)
