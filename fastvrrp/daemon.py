@@ -580,12 +580,12 @@ class Daemon:
     def _on_readable(self, channel: Channel) -> None:
         """Drain one bounded batch; nothing a peer sends may raise out of here."""
         try:
-            # A master's burst trickles in while a batch is processed: reading again until the
-            # socket is empty is cheaper than a trip through the event loop per few packets --
-            # as long as no timer is due, so that a flood cannot hold our own adverts back.
-            heap = self._heap
+            # A full batch may have left more behind: reading again is cheaper than a trip
+            # through the event loop -- as long as no timer is due, so that a flood cannot hold
+            # our own adverts back.  A batch short of full emptied the socket.
+            heap, capacity = self._heap, self.batch.capacity
             for _ in range(READS_PER_WAKEUP):
-                if not self._receive_batch(channel) or heap and heap[0][0] <= time.monotonic():
+                if self._receive_batch(channel) < capacity or heap and heap[0][0] <= time.monotonic():
                     break
         except Exception:
             suppressed = self.limiter.allow("receive", time.monotonic())
