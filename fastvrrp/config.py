@@ -287,8 +287,7 @@ _UNIMPLEMENTED_INSTANCE = frozenset(
     "linkbeat_use_polling".split()
 )
 _UNIMPLEMENTED_SYNC_GROUP = frozenset(
-    "track_file track_process track_bfd notify_deleted notify_priority_changes smtp_alert global_tracking "
-    "sync_group_tracking_weight".split()
+    "track_file track_process track_bfd notify_deleted notify_priority_changes smtp_alert global_tracking".split()
 )
 _VIP_OPTIONS_WITH_VALUE = frozenset("brd peer preferred_lft".split())
 _VIP_FLAGS = frozenset("home -nodad mngtmpaddr noprefixroute autojoin no_track use_vmac".split())
@@ -860,6 +859,8 @@ class _Loader:
                 draft.values.setdefault("track_scripts", []).extend(self.tracks(st, "script"))
             elif st.name in _NOTIFY_KEYWORDS:
                 self.notify(draft, st)
+            elif st.name == "sync_group_tracking_weight":
+                self.set(draft, st, "tracking_weight", self.flag(st))
             elif st.name in _UNIMPLEMENTED_SYNC_GROUP:
                 self.ignored(st)
             else:
@@ -1081,6 +1082,7 @@ class _Loader:
                     ),
                     track_scripts=self.tracked_scripts(draft.values.get("track_scripts", []), scripts),
                     notifies=Notifies(**draft.values.get("notifies", {})),
+                    tracking_weight=draft.values.get("tracking_weight", False),
                     file=draft.where.file,
                     line=draft.where.line,
                 )

@@ -245,6 +245,8 @@ class SyncGroup:
     track_interfaces: tuple[TrackedInterface, ...] = ()
     track_scripts: tuple[TrackedScript, ...] = ()
     notifies: Notifies = Notifies()
+    tracking_weight: bool = False
+    """keepalived's `sync_group_tracking_weight`: members use tracking weights instead of FAULT."""
     file: str = field(default="", compare=False)
     line: int = field(default=0, compare=False)
 

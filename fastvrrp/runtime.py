@@ -46,10 +46,11 @@ class Tracking:
 def tracking(instance: VrrpInstance, group: SyncGroup | None = None) -> tuple[Tracking, ...]:
     """What `instance` tracks, its sync group's objects included.
 
-    As in keepalived, a sync group member ignores tracking weights: any tracked object that
-    fails puts the member, and with it the group, in FAULT.
+    As in keepalived, a sync group member ignores tracking weights -- any tracked object that
+    fails puts the member, and with it the group, in FAULT -- unless the group says
+    `sync_group_tracking_weight`.
     """
-    weighted = group is None
+    weighted = group is None or group.tracking_weight
     found: dict[str, Tracking] = {}
     sources = [(instance.track_interfaces, instance.track_scripts)]
     if group is not None:

@@ -1215,3 +1215,26 @@ def test_commands_must_split_into_arguments(tmp_path):
         ("keepalived.conf", 3, "error", "user needs a user name; write `user keepalived_script`"),
         ("keepalived.conf", 11, "error", 'notify_master needs a command; write `notify_master "/path/to/script arg"`'),
     ]
+
+
+def test_sync_group_tracking_weight(tmp_path):
+    """keepalived: members of a sync group go to FAULT on a failed tracked object, whatever its
+    weight, unless the group says `sync_group_tracking_weight`; then the weights apply."""
+    from fastvrrp.runtime import tracking
+
+    text = (
+        instance_text(*BASE, "track_interface {", "    eth1 weight -20", "}")
+        + "vrrp_sync_group G1 {\n    group {\n        VI_1\n    }\n    track_interface {\n        eth2 weight 10\n    }\n"
+    )
+    plain = load_config(write(tmp_path, text + "}\n"))
+    weighted = load_config(write(tmp_path, text + "    sync_group_tracking_weight\n}\n"))
+    assert [g.tracking_weight for g in (*plain.sync_groups, *weighted.sync_groups)] == [False, True]
+    assert not plain.warnings and not weighted.warnings
+    weights = {
+        name: {t.key: t.weight for t in tracking(config.instances[0], config.sync_groups[0])}
+        for name, config in (("plain", plain), ("weighted", weighted))
+    }
+    assert weights == {
+        "plain": {"interface:eth1": 0, "interface:eth2": 0},
+        "weighted": {"interface:eth1": -20, "interface:eth2": 10},
+    }
