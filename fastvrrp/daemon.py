@@ -460,13 +460,18 @@ class Daemon:
                 log.error("%s", diagnostic)
             log.error("Reload aborted: the running configuration is kept")
             return
-        self.global_defs = config.global_defs
         problems = script_problems(config)
         if problems:
             for diagnostic in problems:
                 log.error("%s", diagnostic)
             log.error("Reload aborted: the running configuration is kept")
             return
+        previous, self.global_defs = self.global_defs, config.global_defs
+        if config.global_defs.notify_fifos != previous.notify_fifos:
+            # New lines go to the new FIFOs at once; the old ones' scripts read what is left and
+            # are stopped off the loop (closing waits up to a second for them).
+            old, self.fifos = self.fifos, NotifyFifos(config.global_defs.notify_fifos)
+            await self._loop.run_in_executor(None, old.close)
         try:
             await self._apply(config)
         except AlreadyRunning as e:

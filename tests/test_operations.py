@@ -332,3 +332,33 @@ def test_reload_restarts_a_changed_check_and_keeps_the_master(topology, tmp_path
     assert a.log().count("Entering") == entered and holders(topology) == ["a"]
     flag.touch()  # the restarted check still moves the VIP
     assert wait_until(lambda: holders(topology) == ["b"], 0.1 + DOWN + SLACK) is not None, a.log() + b.log()
+
+
+def test_reload_moves_notify_fifo_lines_to_the_new_fifo(topology, tmp_path, peers):
+    """keepalived re-reads global_defs on reload: a changed notify_fifo gets the lines from then on."""
+    first, second = tmp_path / "first.fifo", tmp_path / "second.fifo"
+
+    def conf(fifo: Path) -> str:
+        return config("a", 100).replace("   router_id a\n", f"   router_id a\n   notify_fifo {fifo}\n")
+
+    a = Peer(topology, "a", "fastvrrp", conf(first), tmp_path / "a")
+    peers.append(a)
+    a.start()
+    assert wait_until(lambda: holders(topology) == ["a"], DOWN + SLACK) is not None, a.log()
+    old = os.open(first, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        a.config_path.write_text(conf(second))
+        a.signal(signal.SIGHUP)
+        assert wait_until(lambda: "Reload done" in a.log() and second.exists(), 5) is not None, a.log()
+        new = os.open(second, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            assert a.stop() == 0
+            assert os.read(new, 65536).decode().splitlines() == ['INSTANCE "VIP_test_1" STOP 100']
+        finally:
+            os.close(new)
+        assert os.read(old, 65536).decode().splitlines() == [
+            'INSTANCE "VIP_test_1" BACKUP 100',
+            'INSTANCE "VIP_test_1" MASTER 100',
+        ]
+    finally:
+        os.close(old)
