@@ -467,6 +467,8 @@ class Daemon:
             log.error("Reload aborted: the running configuration is kept")
             return
         previous, self.global_defs = self.global_defs, config.global_defs
+        for queue in [i.notify for i in self.instances.values()] + list(self.group_notifies.values()):
+            queue.global_defs = config.global_defs  # `script_user` and the like, from the next run on
         if config.global_defs.notify_fifos != previous.notify_fifos:
             # New lines go to the new FIFOs at once; the old ones' scripts read what is left and
             # are stopped off the loop (closing waits up to a second for them).

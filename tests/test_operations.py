@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -362,3 +364,34 @@ def test_reload_moves_notify_fifo_lines_to_the_new_fifo(topology, tmp_path, peer
         ]
     finally:
         os.close(old)
+
+
+def test_reload_applies_a_new_script_user_to_running_instances(topology, peers):
+    """keepalived re-reads `script_user` on reload: the next notify runs as the new user."""
+    shared = Path(tempfile.mkdtemp(prefix="fastvrrp-user-", dir="/tmp"))
+    try:
+        shared.chmod(0o777)
+        out = shared / "users"
+        out.touch()
+        out.chmod(0o666)  # whoever the script runs as may append
+        notify = script(shared / "notify.sh", f'id -un >> {out}\n')
+        notify.chmod(0o755)
+
+        def conf(user: str) -> str:
+            return config("a", 100, f'    notify "{notify}"\n').replace(
+                "   router_id a\n", f"   router_id a\n   script_user {user}\n"
+            )
+
+        a = Peer(topology, "a", "fastvrrp", conf("root"), shared / "a")
+        peers.append(a)
+        a.start()
+        assert wait_until(lambda: holders(topology) == ["a"], DOWN + SLACK) is not None, a.log()
+        assert wait_until(lambda: len(out.read_text().split()) == 2, 5) is not None, a.log()
+        a.config_path.write_text(conf("nobody"))
+        a.signal(signal.SIGHUP)
+        assert wait_until(lambda: "Reload done" in a.log(), 5) is not None, a.log()
+        assert a.stop() == 0
+        assert wait_until(lambda: len(out.read_text().split()) == 3, 5) is not None, a.log()
+        assert out.read_text().split() == ["root", "root", "nobody"], a.log()
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
