@@ -487,12 +487,17 @@ class Daemon:
         armed, self._armed_for = self._armed_for, None
         self.timer.consume()
         now = time.monotonic()
+        heap, scheduled = self._heap, self._scheduled
         if armed is not None:
-            # Woken SPIN_AHEAD early: wait out the rest here rather than trust the wake-up.
+            # Woken SPIN_AHEAD early: wait out the rest here rather than trust the wake-up.  A
+            # backup whose master seems down reads what waits in its sockets meanwhile, so that
+            # the check at the deadline (below) finds them empty and costs next to nothing.
+            first = self._by_key.get(heap[0][1]) if heap and heap[0][0] <= armed else None
+            if first is not None and first.router.state == BACKUP:
+                self._catch_up()
             while now < armed:
                 now = time.monotonic()
             self._note_lag(now - armed, now)
-        heap, scheduled = self._heap, self._scheduled
         due: list[Instance] = []
         while heap and heap[0][0] <= now:
             deadline, key = heapq.heappop(heap)
