@@ -23,10 +23,10 @@ from typing import NamedTuple
 
 from .. import netns
 from ..arrival import realtime_offset
+from ..mmsg import SO_TIMESTAMPNS
 from .timeline import ADVERT, GARP, LOSS, PING, PRIO0, UNSOLICITED_NA, Event
 
 ETH_P_ALL = 0x0003
-SO_TIMESTAMPNS = 35
 PACKET_OUTGOING = 4
 _VRRP = 112
 
