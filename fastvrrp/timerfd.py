@@ -2,8 +2,10 @@
 
 uvloop's (libuv's) timers are millisecond-quantised; a 10 ms advert timer scheduled with
 `call_at` can fire up to ~1 ms off.  A timerfd armed at an absolute CLOCK_MONOTONIC deadline
-and watched with `loop.add_reader` fires within tens of microseconds.  `time.monotonic()` reads
-the same clock, so deadlines from the sans-IO core can be used as they are.
+and watched with `loop.add_reader` is not quantised: it fires as late as the wake-up is (tens
+of microseconds on bare metal, 50-150 on the benchmark VM; the daemon arms it that much early,
+see `daemon.SPIN_AHEAD`).  `time.monotonic()` reads the same clock, so deadlines from the
+sans-IO core can be used as they are.
 """
 
 from __future__ import annotations
