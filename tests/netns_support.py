@@ -10,6 +10,7 @@ import time
 import pytest
 
 from fastvrrp import netns
+from fastvrrp.peers import Peer
 
 requires_root = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root (run the suite as root)")
 netns_test = [pytest.mark.netns, requires_root]
@@ -72,3 +73,14 @@ class Capture:
             argv += ["-e", name]
         out = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True).stdout
         return [line.split("\t") for line in out.splitlines()]
+
+
+@pytest.fixture
+def peers():
+    """Every Peer a test starts is stopped afterwards, whatever happened."""
+    started: list[Peer] = []
+    yield started
+    for peer in started:
+        if peer.running:
+            peer.kill()
+

@@ -13,7 +13,7 @@ import pytest
 
 from fastvrrp.dumps import parse_stats
 from fastvrrp.peers import InstanceSpec, Peer, vip_holders, wait_until
-from netns_support import Capture, netns_test, stale_namespaces_removed, topology  # noqa: F401 (fixtures)
+from netns_support import Capture, netns_test, peers, stale_namespaces_removed, topology  # noqa: F401 (fixtures)
 
 pytestmark = netns_test
 
@@ -62,15 +62,6 @@ def stats(peer: Peer, instance: str = "VIP_test_1") -> dict[str, int]:
     assert wait_until(path.exists, 5) is not None, "no stats dump after SIGUSR2"
     return parse_stats(path.read_text())[instance]
 
-
-@pytest.fixture
-def peers():
-    """Every Peer a test starts is stopped afterwards, whatever happened."""
-    started: list[Peer] = []
-    yield started
-    for peer in started:
-        if peer.running:
-            peer.kill()
 
 
 def test_experiment_start_stop_restart_kill(topology, tmp_path, peers):

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from netns_support import netns_test, stale_namespaces_removed, topology  # noqa: F401 (fixtures)
+from netns_support import netns_test, peers, stale_namespaces_removed, topology  # noqa: F401 (fixtures)
 from prometheus_client.parser import text_string_to_metric_families
 
 from fastvrrp.peers import InstanceSpec, Peer, vip_holders, wait_until
@@ -38,14 +38,6 @@ class OpsPeer(Peer):
     def argv(self) -> list[str]:
         return super().argv() + list(self.extra_args)
 
-
-@pytest.fixture
-def peers():
-    started: list[Peer] = []
-    yield started
-    for peer in started:
-        if peer.running:
-            peer.kill()
 
 
 def script(path: Path, body: str) -> Path:
