@@ -46,4 +46,4 @@ debug: $(STAMP)
 	@echo "annotated source: fastvrrp/_wire.html"
 
 clean:
-	rm -rf build fastvrrp/_wire.c fastvrrp/_wire.html fastvrrp/_mmsg.c fastvrrp/_mmsg.html fastvrrp/*.so
+	rm -rf build fastvrrp/_wire.c fastvrrp/_wire.html fastvrrp/_mmsg.c fastvrrp/_mmsg.html fastvrrp/_repeats.c fastvrrp/_repeats.html fastvrrp/*.so

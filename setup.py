@@ -1,4 +1,4 @@
-"""Builds the Cython twins `fastvrrp._wire` and `fastvrrp._mmsg`; FASTVRRP_NO_EXTENSIONS=1 installs pure Python only."""
+"""Builds the Cython twins `fastvrrp._wire`, `fastvrrp._mmsg` and `fastvrrp._repeats`; FASTVRRP_NO_EXTENSIONS=1 installs pure Python only."""
 
 import os
 
@@ -34,10 +34,17 @@ def extensions():
         extra_compile_args=cflags,
         extra_link_args=ldflags,
     )
+    repeats = Extension(
+        "fastvrrp._repeats",
+        ["fastvrrp/_repeats.pyx"],
+        define_macros=macros,
+        extra_compile_args=cflags,
+        extra_link_args=ldflags,
+    )
     directives = {"language_level": "3", "embedsignature": True}
     if DEBUG:
         directives["linetrace"] = True
-    return cythonize([ext, mmsg], compiler_directives=directives, annotate=DEBUG)
+    return cythonize([ext, mmsg, repeats], compiler_directives=directives, annotate=DEBUG)
 
 
 setup(ext_modules=extensions())

@@ -79,6 +79,7 @@ async def snapshot(daemon: Daemon) -> dict[str, Any]:
     Between chunks the loop runs whatever is due; each instance is described consistently.
     """
     now = time.monotonic()
+    daemon.fold_all()
     instances = []
     for n, instance in enumerate(list(daemon.instances.values()), 1):
         instances.append(instance_status(instance, time.monotonic()))

@@ -37,8 +37,9 @@ from .groups import GroupMember
 from .locks import AlreadyRunning, claim, instance_lock_name
 from .logs import LOGGER_NAME, RateLimiter
 from .notify import NotifyFifos, NotifyQueue
-from .observe import LOOP_LAG_BUCKETS, Histogram, ObservedRouter
+from .observe import ADVERT_GAP_BUCKETS, LOOP_LAG_BUCKETS, Histogram, ObservedRouter
 from .protocol import BACKUP, MASTER, SyncGroup, VirtualRouter
+from .repeats import ABSORBED, RepeatFilter
 from .rtnl import AddressSocket
 from .runtime import (
     INTERFACE_TRACK,
@@ -114,6 +115,9 @@ class Instance:
     interface's primary IPv4 or link-local IPv6 address."""
     control: bytes = b""
     """The IP_PKTINFO / IPV6_PKTINFO control message that puts `source` on every send."""
+    repeats: RepeatFilter | None = None
+    """Its channel's: the repeats of its master's advert, counted until the router is next needed."""
+    vrid: int = 0
 
     @property
     def name(self) -> str:
@@ -140,9 +144,9 @@ class Channel:
     table: bytes = b""
     drops: dict[str, int] = field(default_factory=dict)
     """Drops that name no instance of ours (foreign VRID, unreadable header)."""
-    last: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)
-    """VRID -> the last advert its core took in full (VRRP message, source): a repeat of it
-    may go to `VirtualRouter.heard_again` instead."""
+    repeats: RepeatFilter = field(default_factory=lambda: RepeatFilter(ADVERT_GAP_BUCKETS))
+    """Per VRID, the advert its core took in full while it `follows`: repeats of it are only
+    counted (`Daemon._fold` hands them over)."""
     pace: float = 0.0
     """Seconds between reads while adverts keep coming (0: read each as it arrives)."""
     paced_for: int = -1
@@ -294,6 +298,7 @@ class Daemon:
     def _dump(self, name: str, formatter: Callable[[Iterable[VirtualRouter]], str]) -> None:
         path = os.path.join(self.dump_dir, name)
         try:
+            self.fold_all()
             with open(path + ".tmp", "w") as f:
                 f.write(formatter(i.router for i in self.instances.values()))
             os.replace(path + ".tmp", path)
@@ -379,11 +384,13 @@ class Daemon:
         key = SCRIPT_TRACK + name
         now = time.monotonic()
         self._generation += 1
+        self.fold_all()
         for instance in list(self.instances.values()):
             track = instance.tracking.get(key)
             if track is not None:
                 self._execute(instance, instance.router.set_track_state(key, track.core_state(up), now))
                 self._schedule(instance)
+        self._recheck_all()
         self._arm()
 
     def _create(self, config: VrrpInstance, group: GroupConfig | None) -> Instance:
@@ -416,6 +423,8 @@ class Daemon:
             group_config=group,
             source=source,
             control=mmsg.control_message(*channel.vsock.source_ancillary(source)),
+            repeats=channel.repeats,
+            vrid=config.virtual_router_id,
         )
         self._next_key += 1
         self._generation += 1
@@ -432,8 +441,10 @@ class Daemon:
     async def _stop_instances(self, instances: list[Instance]) -> None:
         """Clean stop: masters send priority 0 (RFC 5798 §6.4.3), every VIP goes, then the sockets."""
         now = time.monotonic()
+        self.fold_all()
         for instance in instances:
             self._execute(instance, instance.router.shutdown(now))
+            self._recheck(instance)
         pending = [instance.ops.join() for instance in instances]
         try:
             await asyncio.wait_for(asyncio.gather(*pending), SHUTDOWN_GRACE)
@@ -465,7 +476,8 @@ class Daemon:
         channel = self.channels.get(key)
         if channel is not None:
             channel.by_vrid.pop(instance.config.virtual_router_id, None)
-            channel.last.pop(instance.config.virtual_router_id, None)
+            channel.repeats.forget(instance.config.virtual_router_id)
+            channel.repeats.take(instance.config.virtual_router_id)
             if not channel.by_vrid:
                 self._unwatch(channel)
                 self._pending_input.unregister(channel.vsock.fileno())
@@ -527,6 +539,9 @@ class Daemon:
             first = self._by_key.get(heap[0][1]) if heap and heap[0][0] <= armed else None
             if first is not None and first.router.state == BACKUP:
                 self._catch_up()
+                if not self._put_right(armed) or heap[0][0] > armed:
+                    self._arm()  # what it woke for was pushed back: nothing to wait for
+                    return
             while now < armed:
                 now = time.monotonic()
             self._note_lag(now - armed, now)
@@ -547,6 +562,7 @@ class Daemon:
         self._outbox, self._held_logs = [], []
         try:
             for instance in due:
+                self._fold(instance)
                 if instance.router.takeover_due(now):
                     actions = self._take_over(instance, now)
                 else:
@@ -556,6 +572,7 @@ class Daemon:
                 if actions:
                     self._execute(instance, actions)
                 self._schedule(instance)
+                self._recheck(instance)
         finally:
             outbox, self._outbox = self._outbox, None
             held, self._held_logs = self._held_logs, None
@@ -680,12 +697,19 @@ class Daemon:
         batch.validate(channel.table)
         read_at = time.monotonic()
         offset = self.arrivals.offset()
+        # A backup's master repeats one advert every interval: the table already checked it,
+        # and the bytes are those its core took last, so it may only reset the timer.  The
+        # filter counts those; the core hears of them when it is next needed (`_fold`).
+        repeats = channel.repeats
+        if repeats.absorb(batch, offset, read_at) == n:
+            return n
         arrival, stamps, results, by_vrid = self.arrivals.arrival, batch.stamps, batch.results, channel.by_vrid
-        last, deadlines = channel.last, self._deadlines
         v4 = channel.vsock.family == 4
         for i, packet in enumerate(batch.packets()):
-            now = arrival(stamps[i], offset, read_at)
             code = results[i]
+            if code == ABSORBED:
+                continue
+            now = arrival(stamps[i], offset, read_at)
             if code:
                 self._drop(channel, i, REASONS[code - 1], now)
                 continue
@@ -696,12 +720,7 @@ class Daemon:
             vrid = message[1]
             instance = by_vrid[vrid]
             router = instance.router
-            # A backup's master repeats one advert every interval: the table already checked
-            # it, and the bytes are those its core took last, so it may only reset the timer.
-            previous = last.get(vrid)
-            if previous is not None and previous[0] == message and previous[1] == source and router.heard_again(now):
-                deadlines[instance.key] = router.get_timer()  # later than queued: `_arm` moves it
-                continue
+            self._fold(instance)
             if v4:
                 advert = wire.parse_ipv4(packet)
             else:
@@ -709,17 +728,54 @@ class Daemon:
             # The table already ran the configuration checks; only RFC 9568's non-fatal address
             # list comparison is left (`check_advert`'s last step, without repeating the rest).
             expected_addresses = instance.expected.addresses
-            if advert.addresses != expected_addresses and sorted(advert.addresses) != sorted(expected_addresses):
+            listed = advert.addresses == expected_addresses or sorted(advert.addresses) == sorted(expected_addresses)
+            if not listed:
                 router.count(ADDR_LIST_ERR)
-                last.pop(vrid, None)
-            else:
-                last[vrid] = (bytes(message), advert.source)
             self._generation += 1  # a new master, priority or interval: the pace may change
             actions = router.receive_advert(advert, advert.source, now)
             if actions:
                 self._execute(instance, actions)
             self._schedule(instance)
+            if listed and router.follows():
+                repeats.follow(vrid, advert.source, message, now)
+            else:
+                repeats.forget(vrid)
+            if instance.group_config is not None:
+                self._recheck_all()
         return n
+
+    def _fold(self, instance: Instance) -> None:
+        """Hand the router the repeats counted for it, before anything else reaches it.
+
+        A sync group member's event may move the others: theirs are handed over too.
+        """
+        if instance.group_config is not None:
+            self.fold_all()
+            return
+        taken = instance.repeats.take(instance.vrid)
+        if taken is not None:
+            instance.router.fold_repeats(*taken)
+            self._schedule(instance)
+
+    def fold_all(self) -> None:
+        """Every router up to date with the repeats counted for it (before a status is read)."""
+        for instance in self.instances.values():
+            taken = instance.repeats.take(instance.vrid)
+            if taken is not None:
+                instance.router.fold_repeats(*taken)
+                self._schedule(instance)
+
+    def _recheck(self, instance: Instance) -> None:
+        """After an event: stop counting repeats for a router that no longer `follows`."""
+        if instance.group_config is not None:
+            self._recheck_all()
+        elif not instance.router.follows():
+            instance.repeats.forget(instance.vrid)
+
+    def _recheck_all(self) -> None:
+        for instance in self.instances.values():
+            if not instance.router.follows():
+                instance.repeats.forget(instance.vrid)
 
     def _drop(self, channel: Channel, i: int, reason: str, now: float) -> None:
         """Count a rejected packet on its instance when its VRID is one of ours; log rate-limited."""
@@ -753,6 +809,7 @@ class Daemon:
     def _on_link_events(self) -> None:
         now = time.monotonic()
         self._generation += 1
+        self.fold_all()
         for event in self.monitor.read():
             if not isinstance(event, LinkEvent):
                 continue
@@ -767,6 +824,7 @@ class Daemon:
                 if actions:
                     self._execute(instance, actions)
                     self._schedule(instance)
+        self._recheck_all()
         self._arm()
 
     # -- timers --------------------------------------------------------------------------------
@@ -798,13 +856,31 @@ class Daemon:
         it, so that a backup hearing its master is not woken every Master_Down_Interval to
         find nothing due.  An empty heap leaves the timer as it is: it fires once, harmlessly.
         """
-        heap, scheduled, deadlines = self._heap, self._scheduled, self._deadlines
         armed = self._armed_for
-        while heap and (armed is None or heap[0][0] < armed):
+        heap = self._put_right(armed)
+        if heap and (armed is None or heap[0][0] < armed):
+            self._armed_for = heap[0][0]
+            self.timer.arm(heap[0][0] - SPIN_AHEAD)
+
+    def _put_right(self, before: float | None) -> list[tuple[float, int]]:
+        """The heap with its entries up to `before` (all, when None) put right; returns it.
+
+        A backup's repeats counted since its router last heard of them (`Instance.repeats`)
+        push its deadline back as `heard_again` would: its entry moves there, and the router
+        hears of them when that deadline comes.
+        """
+        heap, scheduled, deadlines, by_key = self._heap, self._scheduled, self._deadlines, self._by_key
+        while heap and (before is None or heap[0][0] <= before):
             queued, key = heap[0]
             if scheduled.get(key) != queued:
                 heapq.heappop(heap)
                 continue
+            instance = by_key.get(key)
+            if instance is not None and instance.repeats.heard[instance.vrid]:
+                if instance.group_config is None:
+                    deadlines[key] = instance.router.timer_after_repeat(instance.repeats.last_at[instance.vrid])
+                else:
+                    self._fold(instance)  # the group's deadline is its members' earliest
             deadline = deadlines.get(key)
             if deadline is None:
                 heapq.heappop(heap)
@@ -814,9 +890,7 @@ class Daemon:
                 break
             scheduled[key] = deadline
             heapq.heapreplace(heap, (deadline, key))
-        if heap and (armed is None or heap[0][0] < armed):
-            self._armed_for = heap[0][0]
-            self.timer.arm(heap[0][0] - SPIN_AHEAD)
+        return heap
 
     # -- actions -------------------------------------------------------------------------------
 

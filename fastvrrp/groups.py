@@ -36,9 +36,9 @@ class GroupMember:
     def receive_advert(self, advert: Advert, source: bytes, now: float) -> list[Action]:
         return self.group.receive_advert(self.router.name, advert, source, now)
 
-    def heard_again(self, now: float) -> bool:
+    def heard_again(self, now: float, repeats: int = 1) -> bool:
         """A repeat changes no member's state: nothing for the group to settle."""
-        return self.router.heard_again(now)
+        return self.router.heard_again(now, repeats)
 
     def takeover_due(self, now: float) -> bool:
         """The group then moves the others too; this member's transition still comes first."""

@@ -38,6 +38,13 @@ class Histogram:
         self.total += value
         self.count += 1
 
+    def merge(self, counts: list[int], total: float) -> None:
+        """Add observations counted elsewhere per bucket (`counts` in this histogram's layout)."""
+        for i, n in enumerate(counts):
+            self.counts[i] += n
+        self.total += total
+        self.count += sum(counts)
+
     def cumulative(self) -> list[tuple[float, int]]:
         """(upper bound, observations at or below it), ending with +Inf."""
         result, running = [], 0
@@ -68,10 +75,14 @@ class ObservedRouter(VirtualRouter):
             self._observe_advert(now)
         return actions
 
-    def heard_again(self, now: float) -> bool:
-        if not VirtualRouter.heard_again(self, now):  # per advert: no super()
+    def fold_repeats(self, repeats: int, last_at: float, gap_counts: list[int], gap_sum: float) -> bool:
+        """`heard_again` for repeats a driver counted itself (`repeats.RepeatFilter.take`): how
+        many, the last one's arrival, and the gaps between arrivals per `received_gaps` bucket."""
+        if not VirtualRouter.heard_again(self, last_at, repeats):
             return False
-        self._observe_advert(now)
+        self.checksum_forms[self._last_form] += repeats
+        self.received_gaps.merge(gap_counts, gap_sum)
+        self.last_advert_at = last_at
         return True
 
     def _observe_advert(self, now: float) -> None:

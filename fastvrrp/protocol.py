@@ -275,6 +275,17 @@ class VirtualRouter:
                 deadline = t
         return deadline
 
+    def timer_after_repeat(self, at: float) -> float | None:
+        """`get_timer()` as it will be once `heard_again(at)` took a repeat (call while `follows`).
+
+        A driver that counts repeats itself keeps its timer right with this, and hands the
+        repeats over only when the deadline comes or another event does."""
+        deadline = at + self.master_down_interval
+        for t in (self._adver_at, self._second_burst_at, self._refresh_at, self._reannounce_at):
+            if t is not None and t < deadline:
+                deadline = t
+        return deadline
+
     def status(self) -> RouterStatus:
         return RouterStatus(
             self.state,
@@ -338,20 +349,30 @@ class VirtualRouter:
             handlers[comparison](self, advert, source, now, actions)
         return actions
 
-    def heard_again(self, now: float) -> bool:
-        """The advert last given to `receive_advert` arrived again, byte for byte, at `now`.
+    def follows(self) -> bool:
+        """A repeat of the advert last given to `receive_advert` would only reset the timer.
+
+        True while we are a backup following that advert's master and neither our state nor
+        our priority changed since: `heard_again` would take its repeats.  A driver may then
+        count repeats itself and hand them over later, before the router's next event.
+        """
+        followed = self._followed
+        return followed is not None and followed >= self._effective_priority and self.state == BACKUP
+
+    def heard_again(self, now: float, repeats: int = 1) -> bool:
+        """The advert last given to `receive_advert` arrived again, byte for byte, `repeats` times,
+        the last at `now`.
 
         A backup hears its master repeat the same advert every interval, and each one only
         resets the Master_Down_Timer (RFC 5798 §6.4.2).  If the last advert was followed that
-        way, and neither our state nor our priority changed since, this counts the repeat and
-        resets the timer -- what `receive_advert` would do, without building an `Advert` and
-        walking the table -- and returns True.  Otherwise it changes nothing and returns False:
-        the caller passes the advert to `receive_advert`.
+        way (`follows`), this counts the repeats and resets the timer from the last -- what
+        `receive_advert` would do, without building an `Advert` and walking the table -- and
+        returns True.  Otherwise it changes nothing and returns False: the caller passes the
+        advert to `receive_advert`.
         """
-        followed = self._followed
-        if followed is None or followed < self._effective_priority or self.state != BACKUP:
+        if not self.follows():
             return False
-        self.counters["advert_rcvd"] += 1
+        self.counters["advert_rcvd"] += repeats
         self._master_down_at = now + self.master_down_interval
         return True
 
