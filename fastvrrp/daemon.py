@@ -118,6 +118,8 @@ class Instance:
     repeats: RepeatFilter | None = None
     """Its channel's: the repeats of its master's advert, counted until the router is next needed."""
     vrid: int = 0
+    mates: tuple[Instance, ...] = ()
+    """Its sync group's members, itself included (empty outside a group): an event for one may move all."""
 
     @property
     def name(self) -> str:
@@ -369,6 +371,7 @@ class Daemon:
             group = SyncGroup(name, [m.router for m in group_members])
             for member in group_members:
                 member.router = GroupMember(member.router, group)  # type: ignore[assignment]
+                member.mates = tuple(group_members)
             config = group_members[0].group_config
             self.group_notifies[name] = NotifyQueue(name, config.notifies, self.global_defs)
 
@@ -740,8 +743,8 @@ class Daemon:
                 repeats.follow(vrid, advert.source, message, now)
             else:
                 repeats.forget(vrid)
-            if instance.group_config is not None:
-                self._recheck_all()
+            if instance.mates:
+                self._recheck(instance)
         return n
 
     def _fold(self, instance: Instance) -> None:
@@ -749,13 +752,11 @@ class Daemon:
 
         A sync group member's event may move the others: theirs are handed over too.
         """
-        if instance.group_config is not None:
-            self.fold_all()
-            return
-        taken = instance.repeats.take(instance.vrid)
-        if taken is not None:
-            instance.router.fold_repeats(*taken)
-            self._schedule(instance)
+        for member in instance.mates or (instance,):
+            taken = member.repeats.take(member.vrid)
+            if taken is not None:
+                member.router.fold_repeats(*taken)
+                self._schedule(member)
 
     def fold_all(self) -> None:
         """Every router up to date with the repeats counted for it (before a status is read)."""
@@ -767,10 +768,9 @@ class Daemon:
 
     def _recheck(self, instance: Instance) -> None:
         """After an event: stop counting repeats for a router that no longer `follows`."""
-        if instance.group_config is not None:
-            self._recheck_all()
-        elif not instance.router.follows():
-            instance.repeats.forget(instance.vrid)
+        for member in instance.mates or (instance,):
+            if not member.router.follows():
+                member.repeats.forget(member.vrid)
 
     def _recheck_all(self) -> None:
         for instance in self.instances.values():
@@ -877,10 +877,10 @@ class Daemon:
                 continue
             instance = by_key.get(key)
             if instance is not None and instance.repeats.heard[instance.vrid]:
-                if instance.group_config is None:
-                    deadlines[key] = instance.router.timer_after_repeat(instance.repeats.last_at[instance.vrid])
-                else:
+                if instance.mates:
                     self._fold(instance)  # the group's deadline is its members' earliest
+                else:
+                    deadlines[key] = instance.router.timer_after_repeat(instance.repeats.last_at[instance.vrid])
             deadline = deadlines.get(key)
             if deadline is None:
                 heapq.heappop(heap)

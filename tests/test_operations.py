@@ -227,6 +227,11 @@ def test_metrics_and_status_match_the_daemon(topology, tmp_path, peers):
     assert (backup["state"], backup["master"]) == ("BACKUP", "10.0.201.1")
     assert backup["last_advert_age"] < 1.0 and backup["counters"]["advert_rcvd"] > 0
     assert backup["checksum_forms"] == {"pseudo_header": backup["counters"]["advert_rcvd"]}
+    # Repeats are counted outside the core between its events: status still sees every one,
+    # with a gap from each advert to the next (the first has none).
+    gaps = backup["advert_gap_received"]
+    assert gaps["count"] == backup["counters"]["advert_rcvd"] - 1 > 0
+    assert 0.5 * INTERVAL < gaps["sum"] / gaps["count"] < 1.5 * INTERVAL
     table = topology.run("b", [sys.executable, "-m", "fastvrrp", "status"], timeout=20).stdout
     assert "VIP_test_1" in table and "BACKUP" in table
 
