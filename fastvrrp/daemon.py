@@ -57,19 +57,13 @@ from .runtime import checksum_form as instance_checksum_form
 from .scripts import script_problems
 from .services import Services
 from .sockets import PacketSocket, ReceiveBatch, VrrpSocket
-from .timerfd import TimerFd
+from .timerfd import TimerFd, WakeLead
 from .vips import InterfaceGone, LinkEvent, RtnlMonitor, Vip, VipError
 
 log = logging.getLogger(LOGGER_NAME)
 
 LATE_TIMER_WARNING = 0.005
 """A wake-up this late (seconds) is logged, as keepalived's "A thread timer expired"."""
-SPIN_AHEAD = 0.0002
-"""Seconds before a deadline the timer wakes the loop, which then waits for the deadline itself.
-
-A virtual machine's timer wake-up is late by 50-150 µs (measured on the benchmark machine), and
-by as much as that late the takeover and every advert would be; the wait costs at most this
-long per wake-up (about 1 % of a core at 100 wake-ups a second)."""
 READS_PER_WAKEUP = 8
 """Batches read per readiness of a socket at most (fewer when it runs dry or a timer is due)."""
 CATCH_UP_BATCHES = 16
@@ -209,7 +203,11 @@ class Daemon:
         self._pending_input = select.poll()
         """Every channel's socket: `_catch_up` asks which have packets waiting, in one call."""
         self._armed_for: float | None = None
-        """The deadline the timer is armed for (it fires SPIN_AHEAD before it)."""
+        """The deadline the timer is armed for (it fires `_wake_at`, a little before)."""
+        self._wake_at = 0.0
+        self._slept_from = 0.0
+        """When the timer was armed for `_wake_at`: how long a sleep its wake-up ends."""
+        self.lead = WakeLead()
         self._scheduled: dict[int, float] = {}
         """Instance key -> the deadline its heap entry was queued at."""
         self._deadlines: dict[int, float] = {}
@@ -532,11 +530,13 @@ class Daemon:
 
     def _on_timer(self) -> None:
         armed, self._armed_for = self._armed_for, None
-        self.timer.consume()
         now = time.monotonic()
+        self.timer.consume()
         heap, scheduled = self._heap, self._scheduled
         if armed is not None:
-            # Woken SPIN_AHEAD early: wait out the rest here rather than trust the wake-up.  A
+            if self._wake_at > self._slept_from:
+                self.lead.observe(self._wake_at - self._slept_from, now - self._wake_at)
+            # Woken a little early (`WakeLead`): wait out the rest here, not trust the wake-up.  A
             # backup whose master seems down reads what waits in its sockets meanwhile, so that
             # the check at the deadline (below) finds them empty and costs next to nothing.
             first = self._by_key.get(heap[0][1]) if heap and heap[0][0] <= armed else None
@@ -564,6 +564,17 @@ class Daemon:
             self._catch_up()
         self._outbox, self._held_logs = [], []
         try:
+            # Masters' periodic adverts first, in one sendmmsg, then the cores' bookkeeping:
+            # what the wire sees does not wait for (nor jitter with) the Python that follows.
+            sent_first = set()
+            for instance in due:
+                router = instance.router
+                if not instance.mates and router.advert_due(now):
+                    self._send_advert(instance, router.effective_priority, router.settings.advert_interval_cs)
+                    sent_first.add(instance.key)
+            if sent_first:
+                outbox, self._outbox = self._outbox, []
+                self._send_together(outbox)
             for instance in due:
                 self._fold(instance)
                 if instance.router.takeover_due(now):
@@ -572,6 +583,8 @@ class Daemon:
                     # The core runs only what is due: a deadline pushed back since it was
                     # queued (a backup that heard an advert) costs this call and nothing else.
                     actions = instance.router.handle_timer(now)
+                    if instance.key in sent_first:
+                        del actions[0]  # the advert, sent above (`VirtualRouter.advert_due`)
                 if actions:
                     self._execute(instance, actions)
                 self._schedule(instance)
@@ -859,8 +872,10 @@ class Daemon:
         armed = self._armed_for
         heap = self._put_right(armed)
         if heap and (armed is None or heap[0][0] < armed):
-            self._armed_for = heap[0][0]
-            self.timer.arm(heap[0][0] - SPIN_AHEAD)
+            deadline = self._armed_for = heap[0][0]
+            now = self._slept_from = time.monotonic()
+            self._wake_at = deadline - self.lead.lead(deadline - now)
+            self.timer.arm(self._wake_at)
 
     def _put_right(self, before: float | None) -> list[tuple[float, int]]:
         """The heap with its entries up to `before` (all, when None) put right; returns it.

@@ -385,6 +385,15 @@ class VirtualRouter:
         """
         return self.state == BACKUP and self._master_down_at is not None and self._master_down_at <= now
 
+    def advert_due(self, now: float) -> bool:
+        """`handle_timer(now)` would send our periodic advert (RFC 5798 §6.4.3, Adver_Timer fired).
+
+        Its actions then begin with `SendAdvert` at our effective priority and interval: a
+        driver may send that advert first, with those of other instances due at once, and skip
+        it among the actions.
+        """
+        return self.state == MASTER and self._adver_at is not None and self._adver_at <= now
+
     def handle_timer(self, now: float) -> list[Action]:
         """Run every deadline that is due at `now`; a call before the deadline does nothing."""
         actions: list[Action] = []

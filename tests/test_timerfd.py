@@ -4,7 +4,9 @@ import asyncio
 import select
 import time
 
-from fastvrrp.timerfd import TimerFd
+import pytest
+
+from fastvrrp.timerfd import TimerFd, WakeLead
 
 
 def test_fires_at_absolute_deadline_not_before():
@@ -49,3 +51,23 @@ def test_drives_an_event_loop_reader():
             timer.close()
 
     assert asyncio.run(wait_once()) >= 0.0
+
+
+def test_wake_lead_learns_the_lateness_of_each_sleep_length():
+    lead = WakeLead()
+    assert lead.lead(0.01) == 0.0002 and lead.lead(0.38) == 0.0004  # before anything is measured
+    for late in [0.00005] * 15 + [0.0003]:  # one outlier among short sleeps: not the estimate
+        lead.observe(0.01, late)
+    assert lead.lead(0.01) == pytest.approx(0.00005 + WakeLead.MARGIN)
+    for late in [0.0002, 0.00025] * 8:
+        lead.observe(0.1, late)
+    assert lead.lead(0.1) == pytest.approx(0.00025 + WakeLead.MARGIN)
+    assert lead.lead(0.01) == pytest.approx(0.0001), "long sleeps leave the short estimate alone"
+
+
+def test_wake_lead_stays_within_its_bounds():
+    lead = WakeLead()
+    for _ in range(WakeLead.WINDOW):
+        lead.observe(0.05, 0.02)  # a stalled loop, not a wake-up: do not spin 20 ms
+        lead.observe(0.005, 0.0)
+    assert lead.lead(0.05) == WakeLead.CEILING and lead.lead(0.005) == WakeLead.FLOOR
