@@ -272,8 +272,8 @@ _UNIMPLEMENTED_GLOBAL = frozenset(
     "lvs_timeouts lvs_flush lvs_flush_on_stop vrrp_mcast_group4 vrrp_mcast_group6 default_interface "
     "vrrp_garp_interval vrrp_gna_interval vrrp_min_garp vrrp_garp_extra_if vrrp_down_timer_adverts "
     "vrrp_lower_prio_no_advert vrrp_higher_prio_send_advert vrrp_iptables vrrp_ipsets nftables "
-    "vrrp_check_unicast_src vrrp_skip_check_adv_addr vrrp_strict vrrp_notify_priority_changes vrrp_priority "
-    "vrrp_no_swap vrrp_cpu_affinity vrrp_rt_priority vrrp_rlimit_rttime checker_priority checker_no_swap "
+    "vrrp_check_unicast_src vrrp_skip_check_adv_addr vrrp_strict vrrp_notify_priority_changes "
+    "checker_priority checker_no_swap "
     "checker_rt_priority checker_cpu_affinity snmp_socket enable_snmp_vrrp enable_snmp_checker enable_snmp_rfc "
     "enable_snmp_rfcv2 enable_snmp_rfcv3 enable_traps enable_dbus dynamic_interfaces vrrp_startup_delay "
     "vrrp_delay_after_boot max_auto_priority log_unknown_vrids vmac_prefix umask".split()
@@ -387,6 +387,15 @@ class _Loader:
             )
             return None
         return value
+
+    def cpus(self, st: Statement) -> tuple[int, ...] | None:
+        """`vrrp_cpu_affinity CPU ...`: CPU numbers, as `taskset -c` counts them."""
+        self.no_block(st)
+        if not st.args:
+            self.error(st.keyword, f"{st.name} needs CPU numbers; write `{st.name} 0 1`")
+            return None
+        cpus = [self.number(st.name, token, 0, 4095) for token in st.args]
+        return None if None in cpus else tuple(sorted(set(cpus)))  # type: ignore[arg-type]
 
     def flag(self, st: Statement) -> bool:
         """A keyword that takes no value."""
@@ -571,6 +580,16 @@ class _Loader:
                 self.set(draft, st, st.name, token and token.text)
             elif st.name in _FIFO_SCRIPT_KEYWORDS:
                 self.set(draft, st, st.name, self.command(st))
+            elif st.name == "vrrp_priority":
+                self.set(draft, st, "vrrp_priority", self.integer(st, -20, 19))
+            elif st.name == "vrrp_rt_priority":
+                self.set(draft, st, "vrrp_rt_priority", self.integer(st, 1, 99))
+            elif st.name == "vrrp_rlimit_rttime":
+                self.set(draft, st, "vrrp_rlimit_rttime_us", self.integer(st, 1, 10_000_000))
+            elif st.name == "vrrp_no_swap":
+                self.set(draft, st, "vrrp_no_swap", self.flag(st))
+            elif st.name == "vrrp_cpu_affinity":
+                self.set(draft, st, "vrrp_cpu_affinity", self.cpus(st))
             elif st.name in _UNIMPLEMENTED_GLOBAL:
                 self.ignored(st)
             else:

@@ -292,6 +292,15 @@ class GlobalDefs:
     script_group: str | None = None
     notify_fifos: tuple[NotifyFifo, ...] = ()
     """`notify_fifo` and `vrrp_notify_fifo`: FIFOs that get a line per state change."""
+    vrrp_priority: int | None = None
+    """The daemon's nice value (-20..19), as keepalived's VRRP process."""
+    vrrp_rt_priority: int | None = None
+    """SCHED_RR priority (1..99) of the daemon's event loop."""
+    vrrp_rlimit_rttime_us: int = 10_000
+    """RLIMIT_RTTIME under `vrrp_rt_priority`: CPU time without blocking before SIGXCPU (µs)."""
+    vrrp_no_swap: bool = False
+    """Lock the daemon's memory (mlockall): no page fault on a takeover's path."""
+    vrrp_cpu_affinity: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from . import mmsg, wire
+from . import mmsg, scheduling, wire
 from .actions import Action, AddVips, Log, RemoveVips, RunNotify, SendAdvert, SendGratuitous, StateChanged
 from .advert import ADDR_LIST_ERR, AUTH_FAILURE, IP_TTL_ERR, REASONS, Expected, pack_table
 from .announce import build_garp, build_unsolicited_na
@@ -247,6 +247,12 @@ class Daemon:
             self._loop.add_signal_handler(signal.SIGHUP, self._reload.set)
             self._loop.add_signal_handler(signal.SIGUSR1, self._dump, DATA_FILE, format_data)
             self._loop.add_signal_handler(signal.SIGUSR2, self._dump, STATS_FILE, format_stats)
+            self._loop.add_signal_handler(signal.SIGXCPU, self._on_rttime)
+            done, refused = scheduling.apply(config.global_defs)
+            for line in done:
+                log.info("Process: %s", line)
+            for line in refused:
+                log.warning("Process: cannot set %s", line)
             await self._apply(config)
             self._write_pid_file()
             await self.services.start()
@@ -272,7 +278,7 @@ class Daemon:
 
     def _close(self) -> None:
         assert self._loop is not None
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGXCPU):
             self._loop.remove_signal_handler(signum)
         self._loop.remove_reader(self.timer.fileno())
         self.timer.close()
@@ -294,6 +300,15 @@ class Daemon:
                 os.unlink(self.pid_file)
             except FileNotFoundError:
                 pass
+
+    def _on_rttime(self) -> None:
+        suppressed = self.limiter.allow("rttime", time.monotonic())
+        if suppressed is not None:
+            log.warning(
+                "Real-time CPU limit (vrrp_rlimit_rttime %d us) exceeded without blocking (%d similar suppressed)",
+                self.global_defs.vrrp_rlimit_rttime_us,
+                suppressed,
+            )
 
     def _dump(self, name: str, formatter: Callable[[Iterable[VirtualRouter]], str]) -> None:
         path = os.path.join(self.dump_dir, name)

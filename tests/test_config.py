@@ -1238,3 +1238,26 @@ def test_sync_group_tracking_weight(tmp_path):
         "plain": {"interface:eth1": 0, "interface:eth2": 0},
         "weighted": {"interface:eth1": -20, "interface:eth2": 10},
     }
+
+
+def test_process_settings_are_read_as_keepalived_names_them(tmp_path):
+    text = (
+        "global_defs {\n    vrrp_priority -5\n    vrrp_rt_priority 20\n    vrrp_rlimit_rttime 5000\n"
+        "    vrrp_no_swap\n    vrrp_cpu_affinity 1 0\n}\n" + instance_text(*BASE)
+    )
+    config = load_config(write(tmp_path, text))
+    assert config.warnings == ()
+    defs = config.global_defs
+    assert (defs.vrrp_priority, defs.vrrp_rt_priority, defs.vrrp_rlimit_rttime_us) == (-5, 20, 5000)
+    assert defs.vrrp_no_swap and defs.vrrp_cpu_affinity == (0, 1)
+    assert GlobalDefs().vrrp_rlimit_rttime_us == 10_000, "keepalived's default"
+
+
+def test_process_settings_out_of_range_name_line_and_fix(tmp_path):
+    text = "global_defs {\n    vrrp_rt_priority 100\n    vrrp_priority -21\n    vrrp_cpu_affinity one\n}\n"
+    assert refused(tmp_path, text + instance_text(*BASE)) == [
+        ("keepalived.conf", 2, "error", "vrrp_rt_priority 100 is out of range 1..99; write a number between 1 and 99"),
+        ("keepalived.conf", 3, "error", "vrrp_priority -21 is out of range -20..19; write a number between -20 and 19"),
+        ("keepalived.conf", 4, "error",
+         "vrrp_cpu_affinity 'one' is not a whole number; write a number between 0 and 4095"),
+    ]  # fmt: skip

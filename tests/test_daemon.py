@@ -6,6 +6,8 @@ CI machine; the benchmark, not these tests, measures how close to the bound we a
 
 from __future__ import annotations
 
+import os
+import resource
 import signal
 import sys
 
@@ -261,3 +263,26 @@ def test_reload_keeps_unchanged_instances_advertising(topology, tmp_path, peers)
     assert gaps and max(gaps) < 0.3, f"adverts paused during reload: {max(gaps):.3f} s"
     assert a.log().count("Entering") == before_a and holders(topology) == ["a"]
     assert b.log().count("Entering") == before_b
+
+
+def test_process_settings_of_global_defs_are_applied(topology, tmp_path, peers):
+    """vrrp_priority, vrrp_rt_priority, vrrp_rlimit_rttime, vrrp_no_swap, vrrp_cpu_affinity: the
+    loop thread runs SCHED_RR at that priority, niced, locked in memory, on those CPUs."""
+    settings = "   vrrp_priority -5\n   vrrp_rt_priority 7\n   vrrp_rlimit_rttime 20000\n   vrrp_no_swap\n"
+    config = InstanceSpec(state="MASTER", priority=100).render("LVS_201-1")
+    config = config.replace("global_defs {\n", "global_defs {\n" + settings + "   vrrp_cpu_affinity 0\n", 1)
+    a = Peer(topology, "a", "fastvrrp", config, tmp_path / "a")
+    peers.append(a)
+    a.start()
+    assert wait_until(lambda: holders(topology) == ["a"], master_down_v2(100) + SLACK + STARTUP) is not None, a.log()
+    pid = a.process.pid
+    with open(f"/proc/{pid}/task/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    nice, rt_priority, policy = int(fields[16]), int(fields[37]), int(fields[38])
+    assert (nice, rt_priority, policy) == (-5, 7, os.SCHED_RR), a.log()
+    with open(f"/proc/{pid}/status") as f:
+        status = dict(line.split(":", 1) for line in f)
+    assert int(status["VmLck"].split()[0]) > 0
+    assert status["Cpus_allowed_list"].strip() == "0"
+    assert resource.prlimit(pid, resource.RLIMIT_RTTIME) == (20000, 40000)
+    assert "Process: SCHED_RR priority 7 (vrrp_rt_priority)" in a.log()
