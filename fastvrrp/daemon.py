@@ -744,10 +744,7 @@ class Daemon:
             if code:
                 self._drop(channel, i, REASONS[code - 1], now)
                 continue
-            if v4:
-                message, source = packet[(packet[0] & 0x0F) * 4 :], packet[12:16]
-            else:
-                message, source = packet, batch.addrs[32 * i : 32 * i + 16]
+            message = packet[(packet[0] & 0x0F) * 4 :] if v4 else packet
             vrid = message[1]
             instance = by_vrid[vrid]
             router = instance.router
@@ -755,7 +752,8 @@ class Daemon:
             if v4:
                 advert = wire.parse_ipv4(packet)
             else:
-                advert = wire.parse_ipv6(packet, source, batch.addrs[32 * i + 16 : 32 * i + 32], batch.hop_limits[i])
+                addrs = batch.addrs[32 * i : 32 * i + 32]
+                advert = wire.parse_ipv6(packet, addrs[:16], addrs[16:], batch.hop_limits[i])
             # The table already ran the configuration checks; only RFC 9568's non-fatal address
             # list comparison is left (`check_advert`'s last step, without repeating the rest).
             expected_addresses = instance.expected.addresses

@@ -76,9 +76,6 @@ class RepeatFilter:
         """Take no more repeats for `vrid` (what was taken stays for `take`)."""
         self.known[vrid] = None
 
-    def following(self, vrid: int) -> bool:
-        return self.known[vrid] is not None
-
     def take(self, vrid: int) -> Repeats | None:
         """The repeats taken for `vrid` since the last call, or None; the tables start again."""
         heard = self.heard[vrid]
