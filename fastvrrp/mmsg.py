@@ -8,21 +8,13 @@ for the wire codec.
 from __future__ import annotations
 
 from ._mmsg_py import IPV6_HOPLIMIT, IPV6_PKTINFO, SO_TIMESTAMPNS
-from .wire import NO_EXTENSIONS
+from .twins import load
 
-if NO_EXTENSIONS:
-    from ._mmsg_py import control_message, receive_batch, send_batch, sockaddr
-
-    IMPLEMENTATION = "python"
-else:
-    try:
-        from ._mmsg import control_message, receive_batch, send_batch, sockaddr
-    except ImportError:
-        from ._mmsg_py import control_message, receive_batch, send_batch, sockaddr
-
-        IMPLEMENTATION = "python"
-    else:
-        IMPLEMENTATION = "cython"
+_twin, IMPLEMENTATION = load("mmsg")
+control_message = _twin.control_message
+receive_batch = _twin.receive_batch
+send_batch = _twin.send_batch
+sockaddr = _twin.sockaddr
 
 __all__ = [
     "IMPLEMENTATION",

@@ -12,21 +12,10 @@ import math
 from array import array
 
 from ._repeats_py import ABSORBED
-from .wire import NO_EXTENSIONS
+from .twins import load
 
-if NO_EXTENSIONS:
-    from ._repeats_py import absorb
-
-    IMPLEMENTATION = "python"
-else:
-    try:
-        from ._repeats import absorb
-    except ImportError:
-        from ._repeats_py import absorb
-
-        IMPLEMENTATION = "python"
-    else:
-        IMPLEMENTATION = "cython"
+_twin, IMPLEMENTATION = load("repeats")
+absorb = _twin.absorb
 
 __all__ = ["ABSORBED", "IMPLEMENTATION", "Repeats", "RepeatFilter", "absorb"]
 

@@ -6,8 +6,7 @@ forces the reference, as it does at build time.
 
 from __future__ import annotations
 
-import os
-
+from . import twins
 from .advert import (  # noqa: F401  (re-exported: the contract)
     ADDR_LIST_ERR,
     CHECKSUM_MESSAGE,
@@ -26,21 +25,14 @@ from .advert import (  # noqa: F401  (re-exported: the contract)
 )
 from .announce import build_garp, build_unsolicited_na
 
-NO_EXTENSIONS = bool(os.environ.get("FASTVRRP_NO_EXTENSIONS"))
-
-if NO_EXTENSIONS:
-    from ._wire_py import build_advert, build_ipv4_packet, checksum, parse_ipv4, parse_ipv6, parse_vrrp, validate_batch
-
-    IMPLEMENTATION = "python"
-else:
-    try:
-        from ._wire import build_advert, build_ipv4_packet, checksum, parse_ipv4, parse_ipv6, parse_vrrp, validate_batch
-    except ImportError:
-        from ._wire_py import build_advert, build_ipv4_packet, checksum, parse_ipv4, parse_ipv6, parse_vrrp, validate_batch
-
-        IMPLEMENTATION = "python"
-    else:
-        IMPLEMENTATION = "cython"
+_twin, IMPLEMENTATION = twins.load("wire")
+build_advert = _twin.build_advert
+build_ipv4_packet = _twin.build_ipv4_packet
+checksum = _twin.checksum
+parse_ipv4 = _twin.parse_ipv4
+parse_ipv6 = _twin.parse_ipv6
+parse_vrrp = _twin.parse_vrrp
+validate_batch = _twin.validate_batch
 
 __all__ = [
     "IMPLEMENTATION",

@@ -127,9 +127,9 @@ def test_counted_repeats_are_receive_advert_for_each(events, preempt, cls):
     assert status(full) == status(fast)
 
 
-@settings(max_examples=300, deadline=None)
-@given(events=events)
-def test_takeover_due_is_exactly_when_the_timer_makes_us_master(events):
+def timer_steps(events):
+    """Drive a router through `events`; at each timer or repeat, yield it, a copy of it as it
+    is, and the time: the test runs `handle_timer` itself."""
     router = VirtualRouter(router_settings(1, OURS, advert_interval_cs=10, track=(TrackedObject("w", -60),)))
     now = 0.0
     router.start(now)
@@ -141,44 +141,39 @@ def test_takeover_due_is_exactly_when_the_timer_makes_us_master(events):
         elif kind == "track":
             router.set_track_state("w", event[1], now)
         else:
-            probe = copy.deepcopy(router)
-            due = router.takeover_due(now)
-            actions = router.handle_timer(now)
-            assert due == (probe.state != MASTER and router.state == MASTER)
-            if due:
-                first = actions[:3]
-                assert [type(a) for a in first] == [StateChanged, SendAdvert, AddVips], actions
-                assert first[1].priority == probe.effective_priority
-                assert first[1].interval_cs == probe.settings.advert_interval_cs
-                assert first[2].vips == probe.settings.vips
-            else:
-                assert probe.takeover_due(now) is False
+            yield router, copy.deepcopy(router), now
+
+
+@settings(max_examples=300, deadline=None)
+@given(events=events)
+def test_takeover_due_is_exactly_when_the_timer_makes_us_master(events):
+    for router, probe, now in timer_steps(events):
+        due = router.takeover_due(now)
+        actions = router.handle_timer(now)
+        assert due == (probe.state != MASTER and router.state == MASTER)
+        if due:
+            first = actions[:3]
+            assert [type(a) for a in first] == [StateChanged, SendAdvert, AddVips], actions
+            assert first[1].priority == probe.effective_priority
+            assert first[1].interval_cs == probe.settings.advert_interval_cs
+            assert first[2].vips == probe.settings.vips
+        else:
+            assert probe.takeover_due(now) is False
 
 
 @settings(max_examples=300, deadline=None)
 @given(events=events)
 def test_advert_due_is_exactly_when_the_timer_sends_our_periodic_advert_first(events):
     """RFC 5798 §6.4.3: "If the Adver_Timer fires, then: Send an ADVERTISEMENT"."""
-    router = VirtualRouter(router_settings(1, OURS, advert_interval_cs=10, track=(TrackedObject("w", -60),)))
-    now = 0.0
-    router.start(now)
-    seen_due = False
-    for event in events + [("timer", 1.0), ("timer", 0.1), ("timer", 0.1), ("timer", 0.1)]:
-        kind = event[0]
-        now += event[1] if kind in ("repeat", "timer") else 0.003
-        if kind == "advert":
-            router.receive_advert(advert(event[1], event[2]), ipv4(2), now)
-        elif kind == "track":
-            router.set_track_state("w", event[1], now)
-        else:
-            probe = copy.deepcopy(router)
-            due = router.advert_due(now)
-            actions = router.handle_timer(now)
-            sends = [a for a in actions if isinstance(a, SendAdvert)]
-            assert due == (probe.state == MASTER and bool(sends))
-            if due:
-                seen_due = True
-                first = actions[0]
-                assert isinstance(first, SendAdvert) and first.instance == router.name
-                assert (first.priority, first.interval_cs) == (probe.effective_priority, 10)
+    seen_due, router = False, None
+    for router, probe, now in timer_steps(events + [("timer", 1.0), ("timer", 0.1), ("timer", 0.1), ("timer", 0.1)]):
+        due = router.advert_due(now)
+        actions = router.handle_timer(now)
+        sends = [a for a in actions if isinstance(a, SendAdvert)]
+        assert due == (probe.state == MASTER and bool(sends))
+        if due:
+            seen_due = True
+            first = actions[0]
+            assert isinstance(first, SendAdvert) and first.instance == router.name
+            assert (first.priority, first.interval_cs) == (probe.effective_priority, 10)
     assert seen_due or router.state != MASTER
