@@ -504,8 +504,9 @@ def results_text(table: str, ratios, before: dict, after: dict, args) -> str:
         "Packets are stamped by the client's kernel (tcpdump, ns), the VIP by an RTM_NEWADDR listener",
         "thread in the backup's namespace that polls without sleeping from 2 ms before the earliest",
         "moment the VIP may come, all on CLOCK_MONOTONIC: error a few µs for packets, tens of µs for",
-        "the VIP (a sleeping listener's wake-up added 0.1-0.2 ms on this VM). Ping gap resolution is the ping interval (10 ms); after",
-        "kill and stop the old master's kernel still answers for the VIP, so the gap stays small.",
+        "the VIP (a sleeping listener's wake-up added 0.1-0.2 ms on this VM). Ping gap resolution is",
+        "the ping interval (10 ms); after kill and stop the old master's kernel still answers for the",
+        "VIP, so the gap stays small.",
         "",
         table,
     ]

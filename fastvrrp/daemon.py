@@ -160,8 +160,9 @@ def channel_pace(routers: Iterable[VirtualRouter]) -> float:
     before a deadline it does not know of yet is the master's priority 0, which leaves it
     Skew_Time (RFC 5798 §6.4.2): reading at half of that keeps the graceful takeover on time.
     A master reads within the upper bound, half the shortest interval (10 ms), which is soon
-    enough to yield to a higher priority (§6.4.3) before its own next advert.  Reading a busy socket at this pace instead of on every datagram turns thousands of
-    wake-ups a second into a few hundred; an idle socket still wakes the loop at once.
+    enough to yield to a higher priority (§6.4.3) before its own next advert.  Reading a busy
+    socket at this pace instead of on every datagram turns thousands of wake-ups a second into
+    a few hundred; an idle socket still wakes the loop at once.
     """
     low, high = PACE_RANGE
     pace = high
@@ -492,8 +493,7 @@ class Daemon:
         channel = self.channels.get(key)
         if channel is not None:
             channel.by_vrid.pop(instance.config.virtual_router_id, None)
-            channel.repeats.forget(instance.config.virtual_router_id)
-            channel.repeats.take(instance.config.virtual_router_id)
+            channel.repeats.drop(instance.vrid)
             if not channel.by_vrid:
                 self._unwatch(channel)
                 self._pending_input.unregister(channel.vsock.fileno())
@@ -778,15 +778,14 @@ class Daemon:
 
         A sync group member's event may move the others: theirs are handed over too.
         """
-        for member in instance.mates or (instance,):
-            taken = member.repeats.take(member.vrid)
-            if taken is not None:
-                member.router.fold_repeats(*taken)
-                self._schedule(member)
+        self._fold_each(instance.mates or (instance,))
 
     def fold_all(self) -> None:
         """Every router up to date with the repeats counted for it (before a status is read)."""
-        for instance in self.instances.values():
+        self._fold_each(self.instances.values())
+
+    def _fold_each(self, instances: Iterable[Instance]) -> None:
+        for instance in instances:
             taken = instance.repeats.take(instance.vrid)
             if taken is not None:
                 instance.router.fold_repeats(*taken)
@@ -794,12 +793,14 @@ class Daemon:
 
     def _recheck(self, instance: Instance) -> None:
         """After an event: stop counting repeats for a router that no longer `follows`."""
-        for member in instance.mates or (instance,):
-            if not member.router.follows():
-                member.repeats.forget(member.vrid)
+        self._recheck_each(instance.mates or (instance,))
 
     def _recheck_all(self) -> None:
-        for instance in self.instances.values():
+        self._recheck_each(self.instances.values())
+
+    @staticmethod
+    def _recheck_each(instances: Iterable[Instance]) -> None:
+        for instance in instances:
             if not instance.router.follows():
                 instance.repeats.forget(instance.vrid)
 

@@ -269,20 +269,19 @@ class VirtualRouter:
     def get_timer(self) -> float | None:
         """The next deadline, or None when nothing is scheduled (INIT, FAULT)."""
         # Asked after every event the driver feeds in: compared in place, no list built.
-        deadline = self._master_down_at
-        for t in (self._adver_at, self._second_burst_at, self._refresh_at, self._reannounce_at):
-            if t is not None and (deadline is None or t < deadline):
-                deadline = t
-        return deadline
+        return self._earliest(self._master_down_at)
 
     def timer_after_repeat(self, at: float) -> float | None:
         """`get_timer()` as it will be once `heard_again(at)` took a repeat (call while `follows`).
 
         A driver that counts repeats itself keeps its timer right with this, and hands the
         repeats over only when the deadline comes or another event does."""
-        deadline = at + self.master_down_interval
+        return self._earliest(at + self.master_down_interval)
+
+    def _earliest(self, deadline: float | None) -> float | None:
+        """`deadline` or an earlier one of the master's timers."""
         for t in (self._adver_at, self._second_burst_at, self._refresh_at, self._reannounce_at):
-            if t is not None and t < deadline:
+            if t is not None and (deadline is None or t < deadline):
                 deadline = t
         return deadline
 

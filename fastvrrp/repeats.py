@@ -65,6 +65,11 @@ class RepeatFilter:
         """Take no more repeats for `vrid` (what was taken stays for `take`)."""
         self.known[vrid] = None
 
+    def drop(self, vrid: int) -> None:
+        """`vrid` is gone: take no more repeats for it and discard those taken."""
+        self.forget(vrid)
+        self.take(vrid)
+
     def take(self, vrid: int) -> Repeats | None:
         """The repeats taken for `vrid` since the last call, or None; the tables start again."""
         heard = self.heard[vrid]

@@ -38,7 +38,8 @@ def apply(defs: GlobalDefs) -> tuple[list[str], list[str]]:
             done.append(text)
 
     if defs.vrrp_priority is not None:
-        attempt(f"nice {defs.vrrp_priority} (vrrp_priority)", lambda: os.setpriority(os.PRIO_PROCESS, 0, defs.vrrp_priority))
+        nice = defs.vrrp_priority
+        attempt(f"nice {nice} (vrrp_priority)", lambda: os.setpriority(os.PRIO_PROCESS, 0, nice))
     if defs.vrrp_cpu_affinity:
         cpus = ",".join(map(str, defs.vrrp_cpu_affinity))
         attempt(f"CPUs {cpus} (vrrp_cpu_affinity)", lambda: os.sched_setaffinity(0, defs.vrrp_cpu_affinity))
