@@ -208,6 +208,8 @@ class Daemon:
         self._wake_at = 0.0
         self._slept_from = 0.0
         """When the timer was armed for `_wake_at`: how long a sleep its wake-up ends."""
+        self._wake_takeover = False
+        """Whether it was armed for a backup's Master_Down deadline (`WakeLead`'s own class)."""
         self.lead = WakeLead()
         self._scheduled: dict[int, float] = {}
         """Instance key -> the deadline its heap entry was queued at."""
@@ -225,6 +227,7 @@ class Daemon:
         self._reload = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.addresses: AddressSocket | None = None
+        self._prepared: tuple[Instance, list[bytes | None]] | None = None
         self.monitor: RtnlMonitor | None = None
         self.loop_lag = Histogram(LOOP_LAG_BUCKETS)
         self.started_at = time.monotonic()
@@ -549,20 +552,31 @@ class Daemon:
         self.timer.consume()
         heap, scheduled = self._heap, self._scheduled
         if armed is not None:
-            if self._wake_at > self._slept_from:
-                self.lead.observe(self._wake_at - self._slept_from, now - self._wake_at)
             # Woken a little early (`WakeLead`): wait out the rest here, not trust the wake-up.  A
             # backup whose master seems down reads what waits in its sockets meanwhile, so that
             # the check at the deadline (below) finds them empty and costs next to nothing.
-            first = self._by_key.get(heap[0][1]) if heap and heap[0][0] <= armed else None
+            if not self._put_right(armed) or heap[0][0] > armed:
+                self._arm()  # what it woke for was pushed back: nothing to wait for
+                return
+            first = self._by_key.get(heap[0][1])
             if first is not None and first.router.state == BACKUP:
                 self._catch_up()
                 if not self._put_right(armed) or heap[0][0] > armed:
-                    self._arm()  # what it woke for was pushed back: nothing to wait for
+                    self._arm()
                     return
+                # The router hears of its master's repeats and the VIP requests are built now,
+                # not after the wait: at the deadline, a takeover's advert and VIPs go first.
+                self._fold(first)
+                self._prepare_vips(first)
+                now = time.monotonic()
+            if self._wake_at > self._slept_from:
+                # Late by the wake-up and by the work above: the next lead covers both.
+                self.lead.observe(self._wake_at - self._slept_from, now - self._wake_at, self._wake_takeover)
             while now < armed:
                 now = time.monotonic()
-            self._note_lag(now - armed, now)
+            lag = now - armed
+        else:
+            lag = None
         due: list[Instance] = []
         while heap and heap[0][0] <= now:
             deadline, key = heapq.heappop(heap)
@@ -611,6 +625,9 @@ class Daemon:
             if held:
                 # After the ops workers' next step, which puts a new master's VIPs on first.
                 self._loop.call_soon(_write_logs, held)
+            self._prepared = None
+        if lag is not None:
+            self._note_lag(lag, now)
         self._arm()
 
     def _take_over(self, instance: Instance, now: float) -> list[Action]:
@@ -888,7 +905,9 @@ class Daemon:
         if heap and (armed is None or heap[0][0] < armed):
             deadline = self._armed_for = heap[0][0]
             now = self._slept_from = time.monotonic()
-            self._wake_at = deadline - self.lead.lead(deadline - now)
+            first = self._by_key.get(heap[0][1])
+            self._wake_takeover = first is not None and first.router.state == BACKUP
+            self._wake_at = deadline - self.lead.lead(deadline - now, self._wake_takeover)
             self.timer.arm(self._wake_at)
 
     def _put_right(self, before: float | None) -> list[tuple[float, int]]:
@@ -1065,12 +1084,30 @@ class Daemon:
     def _ops_idle(instance: Instance) -> bool:
         return not instance.ops_busy and instance.ops.empty()
 
+    def _prepare_vips(self, instance: Instance) -> None:
+        """Build `instance`'s VIP requests for `_submit_vips` in this wake-up, should it take over."""
+        if self.addresses is None:
+            return
+        requests: list[bytes | None] = []
+        for dev, vip in instance.vips:
+            try:
+                requests.append(self.addresses.prepare_add(dev, vip))
+            except VipError:
+                requests.append(None)  # raised again, and reported, if it takes over
+        self._prepared = (instance, requests)
+
     def _submit_vips(self, instance: Instance, submitted: SubmittedVips) -> None:
         """Send every VIP addition of `instance` now, from the loop's thread (`rtnl.AddressSocket`):
         the kernel applies each within its `send`, no thread or task hop before the VIP is up."""
-        for dev, vip in instance.vips:
+        prepared, self._prepared = self._prepared, None
+        requests = prepared[1] if prepared is not None and prepared[0] is instance else None
+        addresses = self.addresses
+        for i, (dev, vip) in enumerate(instance.vips):
             try:
-                submitted.requests.append((dev, vip, self.addresses.submit_add(dev, vip)))
+                request = requests[i] if requests is not None else None
+                if request is None:
+                    request = addresses.prepare_add(dev, vip)
+                submitted.requests.append((dev, vip, addresses.send(request, dev, vip)))
             except VipError as e:
                 submitted.requests.append((dev, vip, e))
 

@@ -95,8 +95,24 @@ class AddressSocket:
     def submit_add(self, ifname: str, vip: Vip) -> asyncio.Future[int]:
         """Send the request now (the kernel applies it within this call); the future gives its
         answer, 0 or an errno, for `added` to judge.  Raises at once if it cannot be sent."""
+        return self.send(self.prepare_add(ifname, vip), ifname, vip)
+
+    def prepare_add(self, ifname: str, vip: Vip) -> bytes:
+        """The add request, numbered and ready for `send`.  A backup builds it while it waits
+        out its master's silence: at the deadline only the system call follows the advert."""
         _check_label(ifname, vip.label)
-        return self._submit(RTM_NEWADDR, ifname, vip, "add")
+        return self._request(RTM_NEWADDR, ifname, vip, "add")
+
+    def send(self, request: bytes, ifname: str, vip: Vip, action: str = "add") -> asyncio.Future[int]:
+        """Send a request from `prepare_add` (or `_request`); the future gives the kernel's answer."""
+        try:
+            self.sock.send(request)
+        except OSError as e:
+            raise VipError(e.errno or errno.EIO, ifname, vip, action) from None
+        # Only the loop reads the ack (`_on_readable`), after this returns: the waiter is
+        # registered after the system call, which then follows the caller's advert at once.
+        future = self._pending[_SEQ.unpack_from(request, 8)[0]] = self._loop.create_future()
+        return future
 
     def added(self, code: int, ifname: str, vip: Vip) -> bool:
         """The kernel's answer to an add: True if put on, False if it was already there."""
@@ -119,6 +135,9 @@ class AddressSocket:
         self._indexes.pop(ifname, None)
 
     def _submit(self, kind: int, ifname: str, vip: Vip, action: str) -> asyncio.Future[int]:
+        return self.send(self._request(kind, ifname, vip, action), ifname, vip, action)
+
+    def _request(self, kind: int, ifname: str, vip: Vip, action: str) -> bytes:
         # The index is cached (a lookup opens a socket: three system calls on a takeover's path);
         # a re-created interface has a new one, which `forget` makes the next request find.
         ifindex = self._indexes.get(ifname)
@@ -128,14 +147,7 @@ class AddressSocket:
             except OSError:
                 raise InterfaceGone(errno.ENODEV, ifname, vip, action) from None
         self._seq = self._seq % 0xFFFFFFFF + 1
-        future = self._loop.create_future()
-        self._pending[self._seq] = future
-        try:
-            self.sock.send(address_request(kind, self._seq, ifindex, vip))
-        except OSError as e:
-            del self._pending[self._seq]
-            raise VipError(e.errno or errno.EIO, ifname, vip, action) from None
-        return future
+        return address_request(kind, self._seq, ifindex, vip)
 
     def _on_readable(self) -> None:
         while True:

@@ -86,29 +86,40 @@ class WakeLead:
     out the rest itself, so that a takeover or an advert is late by neither.  Short and long
     sleeps keep separate estimates: the second largest of their last `WINDOW` wake-ups (about
     the 90th percentile) plus `MARGIN`, within [`FLOOR`, `CEILING`].
+
+    A backup waiting out its master's silence is a class of its own: it wakes only when the
+    master may really be gone (a deadline pushed back costs no wake-up), its work before the
+    deadline runs on a cold cache, and the takeover is what the daemon is judged by.  It takes
+    the largest of its last `TAKEOVER_WINDOW` samples, within [`FLOOR`, `TAKEOVER_CEILING`]:
+    a millisecond of spinning per takeover buys the deadline.
     """
 
     LONG_SLEEP = 0.02
     WINDOW = 16
+    TAKEOVER_WINDOW = 8
     MARGIN = 0.00005
     FLOOR = 0.0001
     CEILING = 0.001
+    TAKEOVER_CEILING = 0.002
 
-    def __init__(self, short: float = 0.0002, long: float = 0.0004) -> None:
-        self._leads = [short, long]
-        self._late: tuple[list[float], list[float]] = ([], [])
+    def __init__(self, short: float = 0.0002, long: float = 0.0004, takeover: float = 0.001) -> None:
+        self._leads = [short, long, takeover]
+        self._late: tuple[list[float], list[float], list[float]] = ([], [], [])
 
-    def lead(self, sleep: float) -> float:
+    def lead(self, sleep: float, takeover: bool = False) -> float:
         """Seconds before the deadline to wake, for a sleep of `sleep` seconds."""
-        return self._leads[sleep >= self.LONG_SLEEP]
+        return self._leads[2 if takeover else sleep >= self.LONG_SLEEP]
 
-    def observe(self, sleep: float, late: float) -> None:
-        """A wake-up `late` seconds after the time it was armed for, `sleep` seconds after arming."""
-        long = sleep >= self.LONG_SLEEP
-        samples = self._late[long]
+    def observe(self, sleep: float, late: float, takeover: bool = False) -> None:
+        """Ready `late` seconds after the time it was armed for, `sleep` seconds after arming."""
+        kind = 2 if takeover else int(sleep >= self.LONG_SLEEP)
+        samples = self._late[kind]
         samples.append(late)
-        if len(samples) > self.WINDOW:
+        window = self.TAKEOVER_WINDOW if takeover else self.WINDOW
+        if len(samples) > window:
             del samples[0]
-        if len(samples) == self.WINDOW:
+        if takeover:
+            self._leads[2] = min(self.TAKEOVER_CEILING, max(self.FLOOR, max(samples) + self.MARGIN))
+        elif len(samples) == window:
             estimate = sorted(samples)[-2] + self.MARGIN
-            self._leads[long] = min(self.CEILING, max(self.FLOOR, estimate))
+            self._leads[kind] = min(self.CEILING, max(self.FLOOR, estimate))

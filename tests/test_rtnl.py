@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 
 import pytest
 from netns_support import netns_test, stale_namespaces_removed, topology  # noqa: F401 (fixtures)
@@ -87,3 +88,23 @@ def test_a_recreated_interface_is_found_again(topology):
 
     dummy()
     assert run_in_a(topology, body) == (True, True, True)
+
+
+def test_a_prepared_add_goes_out_when_sent_and_never_before(topology):
+    """A backup builds its takeover's request before its deadline; a takeover that does not come
+    leaves it unsent, and each answer still reaches its own waiter."""
+    vip, other = Vip.parse("10.0.201.100/32"), Vip.parse("10.0.201.101/32")
+
+    async def body(sock):
+        request = sock.prepare_add("em1", vip)
+        abandoned = sock.prepare_add("em1", other)  # its takeover never came
+        before = addresses(topology, "-4")
+        answers = await asyncio.gather(sock.send(request, "em1", vip), sock.submit_add("em1", vip))
+        return before, abandoned, answers
+
+    before, abandoned, answers = run_in_a(topology, body)
+    assert "10.0.201.100" not in before, "preparing sends nothing"
+    assert answers == [0, errno.EEXIST], "each waiter has its own request's answer"
+    after = addresses(topology, "-4")
+    assert "10.0.201.100/32" in after and "10.0.201.101" not in after
+    assert abandoned[4:6] == b"\x14\x00", "an RTM_NEWADDR, numbered like any other"

@@ -71,3 +71,19 @@ def test_wake_lead_stays_within_its_bounds():
         lead.observe(0.05, 0.02)  # a stalled loop, not a wake-up: do not spin 20 ms
         lead.observe(0.005, 0.0)
     assert lead.lead(0.05) == WakeLead.CEILING and lead.lead(0.005) == WakeLead.FLOOR
+
+
+def test_wake_lead_for_a_takeover_covers_the_latest_of_its_recent_wakeups():
+    lead = WakeLead()
+    assert lead.lead(0.038, takeover=True) == 0.001  # generous before anything is measured
+    lead.observe(0.038, 0.0003, takeover=True)
+    assert lead.lead(0.038, takeover=True) == pytest.approx(0.0003 + WakeLead.MARGIN)
+    lead.observe(0.008, 0.0005, takeover=True)
+    lead.observe(0.038, 0.0001, takeover=True)
+    assert lead.lead(0.5, takeover=True) == pytest.approx(0.0005 + WakeLead.MARGIN), "the largest, not the last"
+    for _ in range(WakeLead.TAKEOVER_WINDOW):
+        lead.observe(0.038, 0.0001, takeover=True)
+    assert lead.lead(0.038, takeover=True) == pytest.approx(0.0001 + WakeLead.MARGIN), "old samples age out"
+    lead.observe(0.038, 0.05, takeover=True)  # a stalled loop
+    assert lead.lead(0.038, takeover=True) == WakeLead.TAKEOVER_CEILING
+    assert lead.lead(0.038) == 0.0004 and lead.lead(0.008) == 0.0002, "the other classes are untouched"
