@@ -49,7 +49,7 @@ class Capture:
 
     def __init__(self, topo: Topology, role: str, path: Path, bpf: str, *, snaplen: int = 128) -> None:
         self.path = path
-        argv = ["tcpdump", "--immediate-mode", "-U", "-n", "-B", "16384", "-s", str(snaplen)]
+        argv = ["chrt", "--idle", "0", "tcpdump", "--immediate-mode", "-U", "-n", "-B", "16384", "-s", str(snaplen)]
         argv += ["--time-stamp-precision=nano", "-i", ROUTER_IFNAME, "-w", str(path), bpf]
         self.offset = realtime_offset(samples=50)
         self.proc = topo.popen(role, argv, stderr=subprocess.PIPE, text=True)

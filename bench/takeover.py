@@ -105,12 +105,28 @@ class Trial:
     first_advert: float | None = None
     first_garp: float | None = None
     ping_gap: float | None = None
+    void: bool = False
+    """The master fell silent more than `STALL` intervals before the fault: the whole guest
+    stalled (seen on the benchmark VM, the backup late by as much), so the trial measures the
+    stall, not the fault.  Counted, and left out of the figures."""
+
+
+STALL = 1.5
 
 
 SPIN_EARLY = 0.002
 """Seconds before the earliest moment the VIP may come that the listener stops sleeping."""
 SPIN_LATE = 0.05
 """Seconds past the bound it keeps polling without sleep, if the VIP is late."""
+WATCHER_CPU = 0
+MASTER_CPUS = str(WATCHER_CPU)
+BACKUP_CPUS = f"1-{os.cpu_count() - 1}" if (os.cpu_count() or 1) >= 2 else None
+"""Where each runs, for either implementation: the backup never waits for the listener nor for
+the failing master, and the listener waits only for the master (stopped, dead, or idle in
+FAULT when the VIP comes).  Unpinned, the kernel woke the backup or ran the stopping master's
+exit on the listener's CPU: the VIP was stamped 0.4-2.6 ms late in 3 trials of 10, and the
+backup's wake-up was delayed by up to 3.5 ms (a kernel without preemption: an exiting process
+holds its CPU until it is done)."""
 
 
 class VipWatcher:
@@ -120,9 +136,9 @@ class VipWatcher:
     wake-up is late (measured here with a sender in another process: the stamp came 231 µs
     after the request was sent, median, against 126 µs when the thread polled without sleeping;
     the sender's own sendmsg took 591 µs instead of 149, waking the sleeper).  Around the moment
-    the VIP may come (`spin`), the thread therefore polls without sleeping -- as SCHED_IDLE, so
-    that it only takes what no other task wants: a CPU running it counts as idle when the
-    daemons wake up (spinning at normal priority delayed them by 3-4 ms in one trial in four).
+    the VIP may come (`spin`), the thread therefore polls without sleeping, at real-time
+    priority on a CPU of its own (`WATCHER_CPU`): the backup runs on the others, and only the
+    failed master shares the watcher's CPU.
     """
 
     def __init__(self, ns: str, vip: str) -> None:
@@ -144,20 +160,17 @@ class VipWatcher:
         # Real-time priority for this thread only (pid 0 = the calling thread): on a busy box a
         # normal thread can wait milliseconds for a CPU after the kernel wakes it, and the VIP's
         # stamp would carry that wait.
-        realtime = os.sched_param(10)
         with contextlib.suppress(OSError):
-            os.sched_setscheduler(0, os.SCHED_FIFO, realtime)
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+        if BACKUP_CPUS is not None:
+            os.sched_setaffinity(0, {WATCHER_CPU})
         while not self._stop:
             start, end = self._window
             now = time.monotonic()
             if start <= now < end:
-                with contextlib.suppress(OSError):
-                    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
                 events = []
                 while not events and start <= time.monotonic() < end and self._window == (start, end):
                     events = self.monitor.read()
-                with contextlib.suppress(OSError):
-                    os.sched_setscheduler(0, os.SCHED_FIFO, realtime)
             else:
                 events = self.monitor.poll(min(0.2, start - now) if now < start else 0.2)
             hits = [e.time for e in events if isinstance(e, AddressEvent) and e.added and e.address == self.vip]
@@ -202,8 +215,9 @@ class Bench:
                 spec["password"] = None
             master = InstanceSpec(state="MASTER", priority=MASTER_PRIORITY, **spec).render("bench-a")
             backup = InstanceSpec(state="BACKUP", priority=BACKUP_PRIORITY, **spec).render("bench-b")
-            self.a = Peer(topo, "a", self.impl, master, self.workdir / "a")
-            self.b = Peer(topo, "b", self.impl, backup, self.workdir / "b")
+            master_cpus = MASTER_CPUS if BACKUP_CPUS is not None else None
+            self.a = Peer(topo, "a", self.impl, master, self.workdir / "a", cpus=master_cpus)
+            self.b = Peer(topo, "b", self.impl, backup, self.workdir / "b", cpus=BACKUP_CPUS)
             self.b_mac = bytes.fromhex(
                 topo.run("b", ["cat", "/sys/class/net/em1/address"]).stdout.strip().replace(":", "")
             )
@@ -217,7 +231,7 @@ class Bench:
                 if not (self.a.wait_ready() and self.b.wait_ready()):
                     raise RuntimeError(f"{self.impl} did not start: {self.a.log()} {self.b.log()}")
                 self._settle()
-                topo.popen("client", ["ping", "-n", "-q", "-i", PING_INTERVAL, VIP], stdout=subprocess.DEVNULL)
+                topo.popen("client", ["chrt", "--idle", "0", "ping", "-n", "-q", "-i", PING_INTERVAL, VIP], stdout=subprocess.DEVNULL)
                 for _ in range(trials):
                     for fault in faults:
                         self.trials.append(self._trial(fault, watcher))
@@ -326,6 +340,8 @@ class Bench:
         else:
             last = [t for t, (src, _, prio) in adverts if src == a_ip and prio > 0 and t <= until]
             trial.reference = last[-1] if last else None
+            if trial.reference is not None:
+                trial.void = trial.fault_at - trial.reference > STALL * self.interval.seconds
         mine = [t for t, (src, _, prio) in adverts if src == b_ip and prio > 0 and t >= trial.fault_at]
         trial.first_advert = mine[0] if mine else None
         vip = socket.inet_aton(VIP)
@@ -366,15 +382,16 @@ def _over(event: float | None, reference: float | None, bound: float) -> float |
 
 
 def summarise(trials: list[Trial], intervals: Sequence[Interval], faults: Sequence[str], impls: Sequence[str]):
-    """Rows (interval, fault, impl, bound, failed trials, early trials, {metric: Summary})."""
+    """Rows (interval, fault, impl, bound, failed, early, void trials, {metric: Summary})."""
     rows = []
     for interval in intervals:
         for fault in faults:
             bound = interval.bound(fault)
             for impl in impls:
-                group = [t for t in trials if t.impl == impl and t.interval == interval.label and t.fault == fault]
-                if not group:
+                cell = [t for t in trials if t.impl == impl and t.interval == interval.label and t.fault == fault]
+                if not cell:
                     continue
+                group = [t for t in cell if not t.void]
                 stats = {}
                 for name, metric in METRICS:
                     values = [v for t in group if (v := metric(t, bound)) is not None]
@@ -382,12 +399,12 @@ def summarise(trials: list[Trial], intervals: Sequence[Interval], faults: Sequen
                 overheads = [v for t in group if (v := METRICS[3][1](t, bound)) is not None]
                 early = sum(1 for v in overheads if v < 0)
                 failed = len(group) - len(overheads)
-                rows.append((interval, fault, impl, bound, failed, early, stats))
+                rows.append((interval, fault, impl, bound, failed, early, len(cell) - len(group), stats))
     return rows
 
 
 def ratio_text(rows, interval: Interval, fault: str) -> str:
-    by_impl = {impl: stats for i, f, impl, _, _, _, stats in rows if i == interval and f == fault}
+    by_impl = {impl: stats for i, f, impl, *_, stats in rows if i == interval and f == fault}
     ours, theirs = by_impl.get("fastvrrp", {}).get("overhead: VIP"), by_impl.get("keepalived", {}).get("overhead: VIP")
     if ours is None or theirs is None or theirs.median <= 0:
         return ""
@@ -395,12 +412,13 @@ def ratio_text(rows, interval: Interval, fault: str) -> str:
 
 
 def report(rows, intervals, faults) -> tuple[str, list[list[str]]]:
-    header = ["interval", "fault", "impl", "bound ms", "n", "missed", "early"] + [f"{n} ms" for n, _ in METRICS]
+    header = ["interval", "fault", "impl", "bound ms", "n", "missed", "early", "void"]
+    header += [f"{n} ms" for n, _ in METRICS]
     table = []
-    for interval, fault, impl, bound, failed, early, stats in rows:
+    for interval, fault, impl, bound, failed, early, void, stats in rows:
         cells = [interval.label, fault, impl, f"{bound * 1e3:.2f}"]
         n = max((s.n for s in stats.values() if s), default=0)
-        cells += [str(n), str(failed), str(early)]
+        cells += [str(n), str(failed), str(early), str(void)]
         cells += [s.text() if s else "-" for s in stats.values()]
         table.append(cells)
     ratios = []
@@ -500,11 +518,15 @@ def results_text(table: str, ratios, before: dict, after: dict, args) -> str:
         "",
         "Times in ms as min / median / p95 / max. Overhead = from the master's last advert (graceful:",
         "its priority-0 advert) to the VIP on the backup (or to the backup's first advert), minus the",
-        "bound (graceful: Skew_Time; else Master_Down_Interval). `early` counts trials before the bound.",
+        "bound (graceful: Skew_Time; else Master_Down_Interval). `early` counts trials before the bound;",
+        f"`void` those where the master fell silent more than {STALL} intervals before the fault (the guest",
+        "stalled: the trial measures the stall), left out of the figures.",
         "Packets are stamped by the client's kernel (tcpdump, ns), the VIP by an RTM_NEWADDR listener",
         "thread in the backup's namespace that polls without sleeping from 2 ms before the earliest",
         "moment the VIP may come, all on CLOCK_MONOTONIC: error a few µs for packets, tens of µs for",
-        "the VIP (a sleeping listener's wake-up added 0.1-0.2 ms on this VM). Ping gap resolution is",
+        "the VIP (a sleeping listener's wake-up added 0.1-0.2 ms on this VM). The listener has CPU 0",
+        "at real-time priority and shares it with the master only; the backup has the other CPUs;",
+        "tcpdump and ping run as SCHED_IDLE. Ping gap resolution is",
         "the ping interval (10 ms); after kill and stop the old master's kernel still answers for the",
         "VIP, so the gap stays small.",
         "",

@@ -70,6 +70,8 @@ class Peer:
     on_line: Callable[[float, str], None] | None = None
     """Called with (time.monotonic() at receipt, line) for each line the daemon logs: the lab's
     one clock for both routers.  Without it the log goes straight to the file."""
+    cpus: str | None = None
+    """`taskset` CPU list for the daemon and its children (a benchmark keeps a CPU for its observer)."""
     process: subprocess.Popen | None = field(default=None, init=False)
     starts: int = field(default=0, init=False)
     _reader: threading.Thread | None = field(default=None, init=False)
@@ -89,12 +91,13 @@ class Peer:
         return self.workdir / "daemon.log"
 
     def argv(self) -> list[str]:
+        pinned = ["taskset", "-c", self.cpus] if self.cpus is not None else []
         if self.impl == "fastvrrp":
-            return [
+            return pinned + [
                 sys.executable, "-m", "fastvrrp", "run", "-f", str(self.config_path),
                 "--pid-file", str(self.pid_path), "--dump-dir", str(self.workdir),
             ]  # fmt: skip
-        return [
+        return pinned + [
             "keepalived", "-n", "-l", "-D", "-G", "--vrrp", "-f", str(self.config_path),
             "-p", str(self.workdir / "keepalived.pid"), "-r", str(self.pid_path),
         ]  # fmt: skip
