@@ -28,8 +28,10 @@ def test_a_gap_keeps_only_what_lies_outside_the_stalls():
 
 def test_the_probe_runs_on_every_cpu_and_reports_windows_in_order():
     probe = StallProbe()
-    assert len(probe.procs) == len(os.sched_getaffinity(0))
+    assert sorted(probe.procs) == sorted(os.sched_getaffinity(0))
     time.sleep(0.2)
     windows = probe.stop()
-    assert all(start < end for start, end in windows) and windows == sorted(windows)
-    assert all(proc.returncode is not None for proc in probe.procs), "no sleeper left behind"
+    assert sorted(windows) == sorted(probe.procs)
+    for cpu_windows in [*windows.values(), probe.guest]:
+        assert all(start < end for start, end in cpu_windows) and cpu_windows == sorted(cpu_windows)
+    assert all(proc.returncode is not None for proc in probe.procs.values()), "no sleeper left behind"
