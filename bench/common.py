@@ -47,9 +47,12 @@ class Capture:
     the timestamp is the kernel's, taken when the frame arrived, whenever tcpdump reads it.
     """
 
-    def __init__(self, topo: Topology, role: str, path: Path, bpf: str, *, snaplen: int = 128) -> None:
+    def __init__(self, topo: Topology, role: str, path: Path, bpf: str, *, snaplen: int = 128, idle: bool = False) -> None:
+        """`idle`: tcpdump as SCHED_IDLE, never ahead of another task for a CPU (its stamps are the
+        kernel's, whenever it reads them), at the risk of drops when the CPUs are busy."""
         self.path = path
-        argv = ["chrt", "--idle", "0", "tcpdump", "--immediate-mode", "-U", "-n", "-B", "16384", "-s", str(snaplen)]
+        argv = ["chrt", "--idle", "0"] if idle else []
+        argv += ["tcpdump", "--immediate-mode", "-U", "-n", "-B", "16384", "-s", str(snaplen)]
         argv += ["--time-stamp-precision=nano", "-i", ROUTER_IFNAME, "-w", str(path), bpf]
         self.offset = realtime_offset(samples=50)
         self.proc = topo.popen(role, argv, stderr=subprocess.PIPE, text=True)

@@ -238,7 +238,7 @@ class Bench:
             with netns.entered(topo["a"].ns):
                 self.link_socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             watcher = VipWatcher(topo["b"].ns, VIP)
-            capture = Capture(topo, "client", self.workdir / "client.pcap", "ip proto 112 or arp or icmp")
+            capture = Capture(topo, "client", self.workdir / "client.pcap", "ip proto 112 or arp or icmp", idle=True)
             try:
                 self.b.start()
                 self.a.start()
