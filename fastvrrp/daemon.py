@@ -550,7 +550,10 @@ class Daemon:
         armed, self._armed_for = self._armed_for, None
         now = time.monotonic()
         self.timer.consume()
-        heap, scheduled = self._heap, self._scheduled
+        heap = self._heap
+        due: list[Instance] = []
+        sent_first: set[int] | None = None
+        burst: list[tuple[Instance, bytes, bytes | None]] = []
         if armed is not None:
             # Woken a little early (`WakeLead`): wait out the rest here, not trust the wake-up.  A
             # backup whose master seems down reads what waits in its sockets meanwhile, so that
@@ -568,7 +571,12 @@ class Daemon:
                 # not after the wait: at the deadline, a takeover's advert and VIPs go first.
                 self._fold(first)
                 self._prepare_vips(first)
-                now = time.monotonic()
+            due = self._pop_due(armed)
+            if not any(instance.router.state == BACKUP for instance in due):
+                # Only masters: their adverts are built now and leave at the deadline, the
+                # Python of a wake-up (hundreds of µs for 255 instances) before it, not after.
+                sent_first, burst = self._advert_burst(due, armed)
+            now = time.monotonic()
             if self._wake_at > self._slept_from:
                 # Late by the wake-up and by the work above: the next lead covers both.
                 self.lead.observe(self._wake_at - self._slept_from, now - self._wake_at, self._wake_takeover)
@@ -577,15 +585,9 @@ class Daemon:
             lag = now - armed
         else:
             lag = None
-        due: list[Instance] = []
-        while heap and heap[0][0] <= now:
-            deadline, key = heapq.heappop(heap)
-            if scheduled.get(key) != deadline:
-                continue
-            del scheduled[key]
-            instance = self._by_key.get(key)
-            if instance is not None:
-                due.append(instance)
+        if burst:
+            self._send_together(burst)
+        due += self._pop_due(now)
         if any(instance.router.state == BACKUP for instance in due):
             # A backup is about to declare its master down.  If the loop was held up, the
             # master's latest adverts may be waiting in the socket: read them first, so that
@@ -593,17 +595,11 @@ class Daemon:
             self._catch_up()
         self._outbox, self._held_logs = [], []
         try:
-            # Masters' periodic adverts first, in one sendmmsg, then the cores' bookkeeping:
-            # what the wire sees does not wait for (nor jitter with) the Python that follows.
-            sent_first = set()
-            for instance in due:
-                router = instance.router
-                if not instance.mates and router.advert_due(now):
-                    self._send_advert(instance, router.effective_priority, router.settings.advert_interval_cs)
-                    sent_first.add(instance.key)
-            if sent_first:
-                outbox, self._outbox = self._outbox, []
-                self._send_together(outbox)
+            if sent_first is None:
+                # Masters' periodic adverts first, in one sendmmsg, then the cores' bookkeeping:
+                # what the wire sees does not wait for (nor jitter with) the Python that follows.
+                sent_first, burst = self._advert_burst(due, now)
+                self._send_together(burst)
             for instance in due:
                 self._fold(instance)
                 if instance.router.takeover_due(now):
@@ -629,6 +625,36 @@ class Daemon:
         if lag is not None:
             self._note_lag(lag, now)
         self._arm()
+
+    def _pop_due(self, until: float) -> list[Instance]:
+        """Take from the heap the instances whose queued deadline is at or before `until`."""
+        heap, scheduled, due = self._heap, self._scheduled, []
+        while heap and heap[0][0] <= until:
+            deadline, key = heapq.heappop(heap)
+            if scheduled.get(key) != deadline:
+                continue
+            del scheduled[key]
+            instance = self._by_key.get(key)
+            if instance is not None:
+                due.append(instance)
+        return due
+
+    def _advert_burst(
+        self, due: list[Instance], at: float
+    ) -> tuple[set[int], list[tuple[Instance, bytes, bytes | None]]]:
+        """The periodic adverts due at `at` of `due` masters outside sync groups
+        (`VirtualRouter.advert_due`), for one `_send_together`, and the keys of their instances."""
+        outbox, self._outbox = self._outbox, []
+        keys: set[int] = set()
+        try:
+            for instance in due:
+                router = instance.router
+                if not instance.mates and router.advert_due(at):
+                    self._send_advert(instance, router.effective_priority, router.settings.advert_interval_cs)
+                    keys.add(instance.key)
+            return keys, self._outbox
+        finally:
+            self._outbox = outbox
 
     def _take_over(self, instance: Instance, now: float) -> list[Action]:
         """Master_Down fired: our advert and the VIPs go out before the core's transition runs.
