@@ -47,7 +47,9 @@ class Capture:
     the timestamp is the kernel's, taken when the frame arrived, whenever tcpdump reads it.
     """
 
-    def __init__(self, topo: Topology, role: str, path: Path, bpf: str, *, snaplen: int = 128, idle: bool = False) -> None:
+    def __init__(
+        self, topo: Topology, role: str, path: Path, bpf: str, *, snaplen: int = 128, idle: bool = False
+    ) -> None:
         """`idle`: tcpdump as SCHED_IDLE, never ahead of another task for a CPU (its stamps are the
         kernel's, whenever it reads them), at the risk of drops when the CPUs are busy."""
         self.path = path

@@ -113,6 +113,7 @@ class Trial:
 
 
 STALL = 1.5
+"""Intervals of the master's silence before the fault that make a trial `void`."""
 
 
 SPIN_EARLY = 0.002
@@ -245,7 +246,8 @@ class Bench:
                 if not (self.a.wait_ready() and self.b.wait_ready()):
                     raise RuntimeError(f"{self.impl} did not start: {self.a.log()} {self.b.log()}")
                 self._settle()
-                topo.popen("client", ["chrt", "--idle", "0", "ping", "-n", "-q", "-i", PING_INTERVAL, VIP], stdout=subprocess.DEVNULL)
+                ping = ["chrt", "--idle", "0", "ping", "-n", "-q", "-i", PING_INTERVAL, VIP]
+                topo.popen("client", ping, stdout=subprocess.DEVNULL)
                 for _ in range(trials):
                     for fault in faults:
                         self.trials.append(self._trial(fault, watcher))
