@@ -1126,11 +1126,10 @@ class Daemon:
         """Send every VIP addition of `instance` now, from the loop's thread (`rtnl.AddressSocket`):
         the kernel applies each within its `send`, no thread or task hop before the VIP is up."""
         prepared, self._prepared = self._prepared, None
-        requests = prepared[1] if prepared is not None and prepared[0] is instance else None
+        requests = prepared[1] if prepared is not None and prepared[0] is instance else [None] * len(instance.vips)
         addresses = self.addresses
-        for i, (dev, vip) in enumerate(instance.vips):
+        for (dev, vip), request in zip(instance.vips, requests):
             try:
-                request = requests[i] if requests is not None else None
                 if request is None:
                     request = addresses.prepare_add(dev, vip)
                 submitted.requests.append((dev, vip, addresses.send(request, dev, vip)))
