@@ -5,7 +5,9 @@ As master the router sends 25 500 adverts a second; as backup it receives as man
 master (fastvrrp, priority 100, in another namespace; the same peer for both implementations)
 while its own 255 instances wait at priority 50.  CPU is user + system time of every process
 of the implementation (keepalived: parent and children) from /proc, over windows of
-`--seconds`, after the instances settled; RSS is summed the same way.
+`--seconds`, after the instances settled; memory is summed the same way, three ways: RSS
+(every resident page, shared libraries whole), PSS (shared pages split among the processes that
+map them) and private (pages of these processes alone: what the instances and the runtime cost).
 """
 
 from __future__ import annotations
@@ -57,23 +59,27 @@ def cpu_seconds(pids: Sequence[int]) -> float:
     return total / _TICK
 
 
-def rss_kib(pids: Sequence[int]) -> int:
-    total = 0
+def memory_kib(pids: Sequence[int]) -> dict[str, int]:
+    """RSS, PSS and private KiB of `pids`, summed, from /proc/PID/smaps_rollup."""
+    total = {"rss": 0, "pss": 0, "private": 0}
     for pid in pids:
-        with open(f"/proc/{pid}/status") as f:
-            total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            fields = {key: int(rest.split()[0]) for key, _, rest in (line.partition(":") for line in f) if rest}
+        total["rss"] += fields["Rss"]
+        total["pss"] += fields["Pss"]
+        total["private"] += fields["Private_Clean"] + fields["Private_Dirty"]
     return total
 
 
-def measure(peer: Peer, windows: int, seconds: float) -> tuple[list[float], int]:
-    """CPU % of a core in each window, and the RSS (KiB) at the end."""
+def measure(peer: Peer, windows: int, seconds: float) -> tuple[list[float], dict[str, int]]:
+    """CPU % of a core in each window, and the memory (KiB) at the end."""
     pids = process_tree(peer.process.pid)
     shares = []
     for _ in range(windows):
         start_cpu, start = cpu_seconds(pids), time.monotonic()
         time.sleep(seconds)
         shares.append(100 * (cpu_seconds(pids) - start_cpu) / (time.monotonic() - start))
-    return shares, rss_kib(pids)
+    return shares, memory_kib(pids)
 
 
 def run_case(impl: str, role: str, windows: int, seconds: float, workdir: Path) -> dict:
@@ -101,16 +107,16 @@ def run_case(impl: str, role: str, windows: int, seconds: float, workdir: Path) 
         if ready is None or not measured.wait_ready(60):
             # Reported, not raised: a daemon that cannot keep up is a result too.
             print(f"{impl} as {role}: not ready (peer ready: {ready}); log tail: {measured.log()[-500:]}")
-            return {"shares": [], "rss": 0, "held": vip_count(topo, "r"), "expected": 0, "transitions": 0}
+            return {"shares": [], "memory": {}, "held": vip_count(topo, "r"), "expected": 0, "transitions": 0}
         time.sleep(2.0)
-        shares, rss = measure(measured, windows, seconds)
+        shares, memory = measure(measured, windows, seconds)
         held = vip_count(topo, "r")
         log = measured.log()
         measured.stop()
     expected = INSTANCES if role == "master" else 0
     return {
         "shares": shares,
-        "rss": rss,
+        "memory": memory,
         "held": held,
         "expected": expected,
         "transitions": log.count("Entering MASTER STATE"),
@@ -133,16 +139,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             load = machine()["load"].removeprefix("load average ")
             r = run_case(impl, role, args.windows, args.seconds, Path(tmp) / f"{impl}-{role}")
             if not r["shares"]:
-                rows.append([impl, role, load, "did not start", "-", "-", f"{r['held']}/-", "-"])
+                rows.append([impl, role, load, "did not start", "-", "-", "-", "-", f"{r['held']}/-", "-"])
                 continue
             per_advert = min(r["shares"]) / 100 / ADVERTS_PER_SECOND * 1e6
             row = [impl, role, load, " / ".join(f"{s:.1f}" for s in r["shares"]), f"{per_advert:.1f}"]
-            row += [f"{r['rss'] / 1024:.1f}", f"{r['held']}/{r['expected']}", str(r["transitions"])]
+            row += [f"{r['memory'][kind] / 1024:.1f}" for kind in ("rss", "pss", "private")]
+            row += [f"{r['held']}/{r['expected']}", str(r["transitions"])]
             print(" | ".join(row), flush=True)
             rows.append(row)
     after = machine()
     header = ["impl", "role", "load (1/5/15 min)", "CPU % of a core, per window", "µs per advert (best window)"]
-    header += ["RSS MiB", "VIPs held at end / expected", "MASTER entries in the log"]
+    header += ["RSS MiB", "PSS MiB", "private MiB", "VIPs held at end / expected", "MASTER entries in the log"]
     table = markdown_table(header, rows)
     print(table)
     if str(args.results) not in ("", "."):
@@ -154,7 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"On {before['cpu']}, {before['date']}; {before['keepalived']}. {before['load']} before,",
                 f"{after['load']} after; the box is shared with other engineers' test runs, so each window",
                 "is listed; the lowest is the least disturbed. Targets for fastvrrp: ≤ 20 % as master,",
-                "≤ 8 % as backup.",
+                "≤ 8 % as backup. RSS counts shared libraries whole in each process; PSS splits them",
+                "among the processes mapping them; private is what no other process shares.",
                 "",
                 table,
             ]
