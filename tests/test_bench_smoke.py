@@ -1,12 +1,16 @@
-"""The wire benchmark runs end to end (`--quick`) and reports every comparator; timings are not checked."""
+"""The wire benchmark runs end to end (`--quick`) and reports every comparator; timings are not checked.
+The CPU benchmark's memory reading tells private pages from shared ones."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 
 from bench import wire as bench_wire
+from bench.cpu import memory_kib
 
 
 def test_quick_bench_reports_every_comparator(capsys: pytest.CaptureFixture[str]) -> None:
@@ -23,3 +27,20 @@ def test_quick_bench_reports_every_comparator(capsys: pytest.CaptureFixture[str]
             assert any(line.startswith(f"{name} {operation} ") for line in lines), (name, operation)
     if "cython" in twins:
         assert any(line.strip().startswith("cython batch ") and "dpkt" in line and "scapy" in line for line in lines)
+
+
+def test_memory_kib_sees_private_pages_and_orders_the_three_measures() -> None:
+    """A child that writes 32 MiB of its own pages: private grows by them; RSS ≥ PSS ≥ private."""
+    code = "import sys; b = bytearray({}); b[::4096] = b'x' * len(b[::4096]); print(1, flush=True); sys.stdin.read()"
+    sizes = {}
+    for size in (0, 32 << 20):
+        argv = [sys.executable, "-c", code.format(size)]
+        child = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:
+            child.stdout.readline()
+            sizes[size] = memory_kib([child.pid])
+        finally:
+            child.communicate(b"")
+    for memory in sizes.values():
+        assert memory["rss"] >= memory["pss"] >= memory["private"] > 0
+    assert sizes[32 << 20]["private"] - sizes[0]["private"] >= 30 * 1024
