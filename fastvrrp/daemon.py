@@ -299,11 +299,7 @@ class Daemon:
         if self.addresses is not None:
             self.addresses.close()
         self.fifos.close()
-        if self.pid_file:
-            try:
-                os.unlink(self.pid_file)
-            except FileNotFoundError:
-                pass
+        self._remove_pid_file()
 
     def _on_rttime(self) -> None:
         suppressed = self.limiter.allow("rttime", time.monotonic())
@@ -328,6 +324,18 @@ class Daemon:
         if self.pid_file:
             with open(self.pid_file, "w") as f:
                 f.write(f"{os.getpid()}\n")
+
+    def _remove_pid_file(self) -> None:
+        """Only a pid file naming us: a daemon refused at start leaves the running one's alone."""
+        if not self.pid_file:
+            return
+        try:
+            with open(self.pid_file) as f:
+                ours = f.read().strip() == str(os.getpid())
+            if ours:
+                os.unlink(self.pid_file)
+        except FileNotFoundError:
+            pass
 
     # -- configuration: start, reload, stop ------------------------------------------------
 

@@ -146,15 +146,13 @@ def test_second_daemon_is_refused_but_namespaces_never_collide(topology, tmp_pat
     a.start()
     b.start()  # same VRID and interface name, another namespace
     assert wait_until(lambda: "fastvrrp started" in a.log() and "fastvrrp started" in b.log(), 5) is not None
-    second = topology.run(
-        "a",
-        [sys.executable, "-m", "fastvrrp", "run", "-f", str(a.config_path), "--dump-dir", str(tmp_path)],
-        check=False,
-        timeout=20,
-    )
+    assert wait_until(a.pid_path.exists, 5) is not None
+    argv = [sys.executable, "-m", "fastvrrp", "run", "-f", str(a.config_path), "--dump-dir", str(tmp_path)]
+    second = topology.run("a", [*argv, "--pid-file", str(a.pid_path)], check=False, timeout=20)
     assert second.returncode == 1
     assert "another fastvrrp in this network namespace holds fastvrrp/vrrp/em1/ipv4/150" in second.stderr
     assert a.running and b.running
+    assert a.pid_path.read_text() == f"{a.process.pid}\n", "the refused daemon must leave the running one's pid file"
 
 
 def test_bad_config_fails_before_touching_anything(topology, tmp_path):
