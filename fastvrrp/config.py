@@ -972,6 +972,11 @@ class _Loader:
             else:
                 track_interfaces.append(TrackedInterface(entry.name.text, entry.weight or 0, bool(entry.reverse)))
         excluded = v.get("virtual_ipaddress_excluded", [])
+        for vip, token in [*vips, *excluded]:
+            dev = vip.dev or interface
+            if vip.label and (len(vip.label) > _MAX_IFNAME or not (vip.label == dev or vip.label.startswith(dev + ":"))):
+                self.error(token, f"label {vip.label} of {vip.address} must be {dev} or start with '{dev}:', "
+                                  f"at most {_MAX_IFNAME} characters; write a label like {dev}:1")
         return VrrpInstance(
             name=name,
             state=state,

@@ -734,6 +734,16 @@ def test_v3_interval_is_rounded_to_centiseconds_with_a_warning(tmp_path):
             [(5, "scope moon is not one of global, host, link, nowhere, site")],
         ),
         (
+            ("interface eth0", "virtual_router_id 51", "virtual_ipaddress {", "    192.0.2.1 label vip1",
+             "    192.0.2.2 dev eth1 label eth0:1", "}"),
+            [
+                (5, "label vip1 of 192.0.2.1/32 must be eth0 or start with 'eth0:', at most 15 characters; "
+                    "write a label like eth0:1"),
+                (6, "label eth0:1 of 192.0.2.2/32 must be eth1 or start with 'eth1:', at most 15 characters; "
+                    "write a label like eth1:1"),
+            ],
+        ),
+        (
             ("interface a-very-long-interface-name", "virtual_router_id 51", "virtual_ipaddress { 192.0.2.1 }"),
             [(2, "interface 'a-very-long-interface-name' is not a valid interface name; write at most 15 "
                  "characters, no '/'")],
