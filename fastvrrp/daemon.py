@@ -30,7 +30,7 @@ from .announce import build_garp, build_unsolicited_na
 from .arrival import ArrivalClock
 from .checks import Checks
 from .config import ConfigError, load_config
-from .config_model import Config, GlobalDefs, VrrpInstance
+from .config_model import Config, Diagnostic, GlobalDefs, VrrpInstance
 from .config_model import SyncGroup as GroupConfig
 from .dumps import DATA_FILE, STATS_FILE, format_data, format_stats
 from .groups import GroupMember
@@ -56,7 +56,15 @@ from .runtime import (
 from .runtime import checksum_form as instance_checksum_form
 from .scripts import script_problems
 from .services import Services
-from .sockets import PacketSocket, ReceiveBatch, VrrpSocket
+from .sockets import (
+    InterfaceError,
+    PacketSocket,
+    ReceiveBatch,
+    VrrpSocket,
+    interface_index,
+    link_local_ipv6,
+    primary_ipv4,
+)
 from .timerfd import TimerFd, WakeLead
 from .vips import InterfaceGone, LinkEvent, RtnlMonitor, Vip, VipError
 
@@ -342,6 +350,8 @@ class Daemon:
     async def _apply(self, config: Config) -> None:
         """Make the running instances those of `config`; unchanged instances are not touched.
 
+        Raises ConfigError (an interface missing) or AlreadyRunning before any instance stops.
+
         A reload that changes nothing must not move a VIP (a known keepalived complaint): an
         instance whose configuration is equal keeps its router, state and timers.
         """
@@ -358,14 +368,19 @@ class Daemon:
             for i in self.instances.values()
             if i.name not in stopping and i.group_config is not None and i.group_config.name in changed_groups
         ]
+        stopping |= {i.name for i in stale}
+        new = [inst for name, inst in wanted.items() if name not in self.instances or name in stopping]
+        # Refused before anything stops: a missing interface, or an instance another daemon runs.
+        problems = interface_problems(new)
+        if problems:
+            raise ConfigError(problems)
+        held = {lock_name(i.config) for i in self.instances.values()}
+        fresh = {inst.name: lock_name(inst) for inst in new if lock_name(inst) not in held}
+        self.locks.update(zip(fresh, claim(fresh.values())))
         if stale:
             await self._stop_instances(stale)
-        new = [inst for name, inst in wanted.items() if name not in self.instances]
-        names = {
-            inst.name: instance_lock_name(inst.interface, instance_family(inst), inst.virtual_router_id) for inst in new
-        }
-        for name, sock in zip(names, claim(names.values())):
-            self.locks[name] = sock
+        released = {inst.name: lock_name(inst) for inst in new if inst.name not in fresh}
+        self.locks.update(zip(released, claim(released.values())))
         created = [self._create(inst, group_of.get(inst.name)) for inst in new]
         self._join_groups(created)
         self._refresh_tables()
@@ -547,6 +562,11 @@ class Daemon:
             await self._loop.run_in_executor(None, old.close)
         try:
             await self._apply(config)
+        except ConfigError as e:
+            for diagnostic in e.diagnostics:
+                log.error("%s", diagnostic)
+            log.error("Reload aborted: the running configuration is kept")
+            return
         except AlreadyRunning as e:
             log.error("Reload aborted: %s", e)
             return
@@ -1191,6 +1211,32 @@ def _write_logs(lines: list[tuple[int, str]]) -> None:
         log.log(level, "%s", line)
 
 
+def lock_name(config: VrrpInstance) -> str:
+    return instance_lock_name(config.interface, instance_family(config), config.virtual_router_id)
+
+
+def interface_problems(instances: Iterable[VrrpInstance]) -> list[Diagnostic]:
+    """Instances whose interface is missing here or has no address to send adverts from."""
+    problems = []
+    for inst in instances:
+        where = f"vrrp_instance {inst.name}: interface {inst.interface}"
+        try:
+            interface_index(inst.interface)
+        except InterfaceError:
+            message = f"{where} does not exist in this network namespace; create it, or write the right `interface`"
+            problems.append(Diagnostic(inst.file, inst.line, "ERROR", message))
+            continue
+        try:
+            primary_ipv4(inst.interface) if instance_family(inst) == 4 else link_local_ipv6(inst.interface)
+        except InterfaceError:
+            if instance_family(inst) == 4:
+                message = f"{where} has no IPv4 address to send adverts from; give it one (ip address add)"
+            else:
+                message = f"{where} has no usable IPv6 link-local address yet (tentative, or none); wait for DAD"
+            problems.append(Diagnostic(inst.file, inst.line, "ERROR", message))
+    return problems
+
+
 def serve(
     config_path: str,
     *,
@@ -1203,7 +1249,7 @@ def serve(
     """Load the configuration (failing before anything is touched), then run until stopped."""
     try:
         config = load_config(config_path)
-        problems = script_problems(config)
+        problems = script_problems(config) + interface_problems(config.instances)
         if problems:
             raise ConfigError(problems)
     except ConfigError as e:
@@ -1238,6 +1284,10 @@ def serve(
             log.info("uvloop not available; using asyncio's loop")
     try:
         return runner(main())
+    except ConfigError as e:  # an interface that went away since the check above
+        for diagnostic in e.diagnostics:
+            log.error("%s", diagnostic)
+        return 1
     except AlreadyRunning as e:
         log.error("%s", e)
         return 1

@@ -165,6 +165,59 @@ def test_bad_config_fails_before_touching_anything(topology, tmp_path):
     assert holders(topology) == ["a"], "a rejected config must not remove (or add) any address"
 
 
+def test_missing_interface_is_refused_at_start_naming_the_instance(topology, tmp_path):
+    """An instance on an interface this namespace lacks: refused at file:line, nothing touched."""
+    conf = tmp_path / "missing.conf"
+    conf.write_text(InstanceSpec(state="MASTER", priority=100, interface="em9").render("x"))
+    topology.run("a", ["ip", "addr", "add", f"{VIP}/32", "dev", "em1"])
+    result = topology.run("a", [sys.executable, "-m", "fastvrrp", "run", "-f", str(conf)], check=False, timeout=20)
+    assert result.returncode == 1, result.stderr
+    assert f"{conf}:5: ERROR: vrrp_instance VIP_test_1: interface em9 does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert holders(topology) == ["a"], "a refused start must not remove (or add) any address"
+
+
+def test_reload_onto_a_missing_interface_keeps_the_running_configuration(topology, tmp_path, peers):
+    """A SIGHUP whose file changes one instance and adds one on a missing interface is refused
+    before anything stops: the changed instance keeps its state (no priority 0, no VIP flap)."""
+    a, b = experiment(topology, tmp_path, version=3, advert_int="0.1", password=None)
+    peers += [a, b]
+    a.start()
+    b.start()
+    assert wait_until(lambda: holders(topology) == ["a"], STARTUP + 1) is not None
+    before = a.log().count("Entering")
+    absent = InstanceSpec(state="BACKUP", vrid=151, interface="em9", name="VIP_absent", version=3, password=None)
+    changed = a.config.replace("priority 100", "priority 110")
+    a.config_path.write_text(changed + absent.render("x").split("\n\n", 1)[1])
+    a.signal(signal.SIGHUP)
+    assert wait_until(lambda: "Reload aborted" in a.log(), 5) is not None, a.log()
+    assert "vrrp_instance VIP_absent: interface em9 does not exist" in a.log()
+    wait_until(lambda: False, 0.5)
+    assert a.running and holders(topology) == ["a"]
+    assert a.log().count("Entering") == before and "sent 0 priority" not in a.log(), a.log()
+
+
+def test_reload_onto_another_daemons_instance_keeps_the_running_configuration(topology, tmp_path, peers):
+    """A SIGHUP that changes one instance and adds one another daemon here runs is refused before
+    the changed instance stops (its lock is claimed first)."""
+    a, b = experiment(topology, tmp_path, version=3, advert_int="0.1", password=None)
+    other = InstanceSpec(state="BACKUP", vrid=151, vip="10.0.201.101", name="VIP_other", version=3, password=None)
+    y = Peer(topology, "a", "fastvrrp", other.render("y"), tmp_path / "y")
+    peers += [a, b, y]
+    a.start()
+    b.start()
+    y.start()
+    assert wait_until(lambda: holders(topology) == ["a"] and "fastvrrp started" in y.log(), STARTUP + 1) is not None
+    before = a.log().count("Entering")
+    a.config_path.write_text(a.config.replace("priority 100", "priority 110") + other.render("x").split("\n\n", 1)[1])
+    a.signal(signal.SIGHUP)
+    assert wait_until(lambda: "Reload aborted" in a.log(), 5) is not None, a.log()
+    assert "another fastvrrp in this network namespace holds fastvrrp/vrrp/em1/ipv4/151" in a.log()
+    wait_until(lambda: False, 0.5)
+    assert a.running and y.running and holders(topology) == ["a"]
+    assert a.log().count("Entering") == before and "sent 0 priority" not in a.log(), a.log()
+
+
 @pytest.mark.parametrize(
     "spec",
     [
