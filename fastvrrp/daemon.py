@@ -738,7 +738,8 @@ class Daemon:
         if lag > LATE_TIMER_WARNING:
             suppressed = self.limiter.allow("timer", now)
             if suppressed is not None:
-                log.warning("A thread timer expired %.3f ms ago (%d similar suppressed)", lag * 1e3, suppressed)
+                tail = f" ({suppressed} similar suppressed)" if suppressed else ""
+                log.warning("A thread timer expired %.6f seconds ago%s", lag, tail)
 
     def _on_readable(self, channel: Channel) -> None:
         """The socket woke the loop: drain it, then read it at the channel's pace while busy."""

@@ -7,6 +7,7 @@ CI machine; the benchmark, not these tests, measures how close to the bound we a
 from __future__ import annotations
 
 import os
+import re
 import resource
 import signal
 import sys
@@ -276,6 +277,24 @@ def test_unicast_from_a_secondary_address_interoperates(topology, tmp_path, peer
     assert "10.0.201.11" in sources and "10.0.201.1" not in sources, sources  # (.2: keepalived, if it won the start)
     assert a.stop() == 0
     assert wait_until(lambda: holders(topology) == ["b"], (256 - 50) * 0.1 / 256 + SLACK) is not None
+
+
+def test_a_late_timer_is_logged_as_keepalived_does(topology, tmp_path, peers):
+    """A wake-up far behind its deadline (here: the daemon stopped 0.3 s) is logged in keepalived's
+    words, "A thread timer expired N seconds ago": what operators grep for on busy VMs."""
+    a = Peer(topology, "a", "fastvrrp", InstanceSpec(state="MASTER", version=3, advert_int="0.1", password=None)
+             .render("a"), tmp_path / "a")  # fmt: skip
+    peers.append(a)
+    a.start()
+    assert wait_until(lambda: holders(topology) == ["a"], STARTUP + 1) is not None, a.log()
+    assert "A thread timer expired" not in a.log()
+    a.signal(signal.SIGSTOP)
+    wait_until(lambda: False, 0.3)
+    a.signal(signal.SIGCONT)
+    line = re.compile(r"A thread timer expired (\d+\.\d{6}) seconds ago")
+    assert wait_until(lambda: line.search(a.log()), 5) is not None, a.log()
+    late = float(line.search(a.log()).group(1))
+    assert 0.2 <= late < 2.0, a.log()
 
 
 def test_wrong_password_is_counted_and_changes_nothing(topology, tmp_path, peers):
