@@ -94,6 +94,10 @@ async def snapshot(daemon: Daemon) -> dict[str, Any]:
             for name, c in daemon.checks.by_name.items()
         },
         "loop_lag": _histogram(daemon.loop_lag),
+        "unclaimed": [
+            {"interface": ifname, "family": family, "counters": dict(sorted(channel.drops.items()))}
+            for (ifname, family), channel in sorted(daemon.channels.items())
+        ],
     }
 
 
@@ -224,6 +228,10 @@ def format_status(status: dict[str, Any]) -> str:
             f"check {name}: {'up' if check['up'] else 'DOWN'} ({check['runs']} runs, "
             f"{check['failures']} failed, {check['timeouts']} timed out)"
         )
+    for u in status["unclaimed"]:
+        if u["counters"]:
+            counters = " ".join(f"{k}={v}" for k, v in u["counters"].items())
+            lines.append(f"{u['interface']} IPv{u['family']}, adverts for no instance here: {counters}")
     lines.append(f"pid {status['pid']}, up {status['uptime']:.0f} s")
     return "\n".join(lines) + "\n"
 

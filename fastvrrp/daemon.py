@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from . import mmsg, scheduling, wire
 from .actions import Action, AddVips, Log, RemoveVips, RunNotify, SendAdvert, SendGratuitous, StateChanged
-from .advert import ADDR_LIST_ERR, AUTH_FAILURE, IP_TTL_ERR, REASONS, Expected, pack_table
+from .advert import ADDR_LIST_ERR, AUTH_FAILURE, IP_TTL_ERR, REASONS, VRID_ERR, Expected, pack_table
 from .announce import build_garp, build_unsolicited_na
 from .arrival import ArrivalClock
 from .checks import Checks
@@ -70,6 +70,9 @@ from .vips import InterfaceGone, LinkEvent, RtnlMonitor, Vip, VipError
 
 log = logging.getLogger(LOGGER_NAME)
 
+FOREIGN_VRID_LOG_PERIOD = 60.0
+"""Seconds between two lines about one VRID none of our instances runs: other routers' pairs
+may share the link for good, but a peer configured with another VRID is a split brain's cause."""
 LATE_TIMER_WARNING = 0.005
 """A wake-up this late (seconds) is logged, as keepalived's "A thread timer expired"."""
 READS_PER_WAKEUP = 8
@@ -207,6 +210,7 @@ class Daemon:
         self.batch = ReceiveBatch()
         self.arrivals = ArrivalClock()
         self.limiter = RateLimiter(1.0)
+        self.foreign = RateLimiter(FOREIGN_VRID_LOG_PERIOD)
         self.timer_lag: list[float] = []
         self._heap: list[tuple[float, int]] = []
         self._pending_input = select.poll()
@@ -258,7 +262,7 @@ class Daemon:
                 self._loop.add_signal_handler(signum, self._stop.set)
             self._loop.add_signal_handler(signal.SIGHUP, self._reload.set)
             self._loop.add_signal_handler(signal.SIGUSR1, self._dump, DATA_FILE, format_data)
-            self._loop.add_signal_handler(signal.SIGUSR2, self._dump, STATS_FILE, format_stats)
+            self._loop.add_signal_handler(signal.SIGUSR2, self._dump, STATS_FILE, self._format_stats)
             self._loop.add_signal_handler(signal.SIGXCPU, self._on_rttime)
             done, refused = scheduling.apply(config.global_defs)
             for line in done:
@@ -883,6 +887,7 @@ class Daemon:
         instance = channel.by_vrid.get(packet[at]) if len(packet) > at else None
         if instance is None:
             channel.drops[reason] = channel.drops.get(reason, 0) + 1
+            self._log_unclaimed(channel, i, reason, packet[at] if reason == VRID_ERR else None, now)
             return
         instance.router.count(reason)
         suppressed = self.limiter.allow((instance.name, reason), now)
@@ -898,6 +903,25 @@ class Daemon:
             line = f"dropped advert from {source}: {reason}"
         tail = f" ({suppressed} similar suppressed)" if suppressed else ""
         log.warning("(%s) %s%s", instance.name, line, tail)
+
+    def _log_unclaimed(self, channel: Channel, i: int, reason: str, vrid: int | None, now: float) -> None:
+        """A packet for no instance of ours: a VRID we do not run (info, now and then), or one
+        too broken to name its VRID (a warning, rate-limited as every receive error)."""
+        where = f"{channel.vsock.ifname} IPv{channel.vsock.family}"
+        if vrid is not None:
+            suppressed = self.foreign.allow((where, vrid), now)
+            if suppressed is not None:
+                tail = f" ({suppressed} more since)" if suppressed else ""
+                log.info("%s: advert for VRID %d from %s, which no instance here runs%s",
+                         where, vrid, self._source_text(channel, i), tail)  # fmt: skip
+            return
+        suppressed = self.limiter.allow((where, reason), now)
+        if suppressed is not None:
+            tail = f" ({suppressed} similar suppressed)" if suppressed else ""
+            log.warning("%s: dropped packet from %s: %s%s", where, self._source_text(channel, i), reason, tail)
+
+    def _format_stats(self, routers: Iterable[VirtualRouter]) -> str:
+        return format_stats(routers, {key: channel.drops for key, channel in self.channels.items()})
 
     def _source_text(self, channel: Channel, i: int) -> str:
         if channel.vsock.family == 4:

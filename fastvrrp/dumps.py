@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from .protocol import VirtualRouter
 
@@ -37,8 +37,15 @@ _STATS_LAYOUT: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
 )
 
 
-def format_stats(routers: Iterable[VirtualRouter]) -> str:
-    """keepalived's statistics dump, one block per instance, then every other counter we keep."""
+UNCLAIMED = "adverts for no instance here"
+"""Heading of a socket's block of drops that name no instance (a foreign VRID, a broken header)."""
+
+
+def format_stats(
+    routers: Iterable[VirtualRouter], unclaimed: Mapping[tuple[str, int], Mapping[str, int]] | None = None
+) -> str:
+    """keepalived's statistics dump, one block per instance, then every other counter we keep;
+    then, per (interface, family) socket, what it dropped that no instance could be charged with."""
     lines = []
     for router in routers:
         counters = router.counters
@@ -56,6 +63,10 @@ def format_stats(routers: Iterable[VirtualRouter]) -> str:
         if others:
             lines.append("  Other:")
             lines.extend(f"    {key}: {counters[key]}" for key in others)
+    for (ifname, family), drops in sorted((unclaimed or {}).items()):
+        if drops:
+            lines.append(f"Interface {ifname} IPv{family}: {UNCLAIMED}")
+            lines.extend(f"  {key}: {n}" for key, n in sorted(drops.items()))
     return "\n".join(lines) + "\n"
 
 
@@ -87,21 +98,26 @@ def format_data(routers: Iterable[VirtualRouter]) -> str:
 
 
 def parse_stats(text: str) -> dict[str, dict[str, int]]:
-    """Read a stats dump back into counters by keepalived's names, per instance."""
+    """Read a stats dump back into counters by keepalived's names, per instance (and per
+    "Interface IF IPvN" for the drops no instance was charged with)."""
     labels = {(heading, label): key for heading, rows in _STATS_LAYOUT for label, key in rows}
     result: dict[str, dict[str, int]] = {}
     counters: dict[str, int] = {}
     heading = ""
+    raw = False  # counters listed by their own names
     for line in text.splitlines():
         if line.startswith("VRRP Instance: "):
             counters = result.setdefault(line.split(": ", 1)[1], {})
-            heading = ""
+            heading, raw = "", False
+        elif line.startswith("Interface ") and line.endswith(f": {UNCLAIMED}"):
+            counters = result.setdefault(line.split(": ", 1)[0], {})
+            heading, raw = "", True
         elif line.endswith(":") and line.startswith("  ") and not line.startswith("    "):
             heading = line.strip()[:-1]
         elif ": " in line:
             label, value = line.strip().rsplit(": ", 1)
             depth_heading = heading if line.startswith("    ") else ""
-            key = labels.get((depth_heading, label), label if depth_heading == "Other" else None)
+            key = label if raw else labels.get((depth_heading, label), label if depth_heading == "Other" else None)
             if key is not None:
                 counters[key] = int(value)
     return result

@@ -89,7 +89,15 @@ def families(status: dict[str, Any]) -> Iterator[Any]:
     yield from (check, runs, timeouts)
     lag = _histogram("fastvrrp_loop_lag_seconds", "how late the timer woke the loop", [])
     lag.add_metric([], _buckets(status["loop_lag"]), status["loop_lag"]["sum"])
-    yield lag
+    unclaimed = CounterMetricFamily(
+        "fastvrrp_unclaimed_drops",
+        "packets dropped that name no instance here (a VRID we do not run, a broken header), by keepalived's names",
+        labels=["interface", "family", "counter"],
+    )
+    for u in status["unclaimed"]:
+        for counter, n in u["counters"].items():
+            unclaimed.add_metric([u["interface"], f"ipv{u['family']}", counter], n)
+    yield from (lag, unclaimed)
 
 
 class DaemonCollector(Collector):

@@ -339,6 +339,10 @@ def status_fixture() -> dict:
         ],
         "checks": {"chk": {"up": False, "runs": 4, "failures": 4, "timeouts": 1}},
         "loop_lag": {"buckets": [[b, n] for b, n in lag.cumulative()], "sum": lag.total, "count": lag.count},
+        "unclaimed": [
+            {"interface": "em1", "family": 4, "counters": {"vrid_err": 12}},
+            {"interface": "em1", "family": 6, "counters": {}},
+        ],
     }
 
 
@@ -357,12 +361,15 @@ def test_metrics_text_parses_with_the_prometheus_parser():
     assert samples[("fastvrrp_check_up", (("script", "chk"),))] == 0
     assert parsed["fastvrrp_advert_gap_seconds"].type == "histogram"
     assert samples[("fastvrrp_loop_lag_seconds_count", ())] == 1
+    unclaimed = ("fastvrrp_unclaimed_drops_total", (("counter", "vrid_err"), ("family", "ipv4"), ("interface", "em1")))
+    assert samples[unclaimed] == 12
 
 
 def test_status_table_names_each_instance():
     text = format_status(status_fixture())
     assert "VI_1" in text and "MASTER" in text and "10.0.0.2" in text and "4 ms" in text
     assert "advert_rcvd=7" in text and "auth_failure" not in text and "check chk: DOWN" in text
+    assert "em1 IPv4, adverts for no instance here: vrid_err=12" in text and "IPv6" not in text
 
 
 def test_metrics_address():
