@@ -1194,12 +1194,7 @@ class Daemon:
             try:
                 if isinstance(request, VipError):
                     raise request
-                code = await request
-                if code == errno.ENODEV:  # the cached index is stale: the device was re-created?
-                    self.addresses.forget(dev)
-                    await self.addresses.add(dev, vip)
-                else:
-                    self.addresses.added(code, dev, vip)
+                await self.addresses.finish_add(await request, dev, vip)
             except InterfaceGone as e:
                 log.warning("(%s) %s", instance.name, e)
             except VipError as e:

@@ -35,7 +35,14 @@ _NLMSGHDR = struct.Struct("=IHHII")
 _IFADDRMSG = struct.Struct("=BBBBI")
 _RTATTR = struct.Struct("=HH")
 _SEQ = struct.Struct("=I")
-_RCVBUF = 1 << 20
+_RCVBUF = 4 << 20
+_SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+_SOL_NETLINK = 270
+_NETLINK_CAP_ACK = 10
+TRANSIENT = frozenset({errno.ENOBUFS, errno.ENOMEM, errno.EAGAIN, errno.EBUSY})
+"""Answers after which the same request is sent again: ENOBUFS says acks were lost (the changes
+themselves were most likely applied, and a repeat is idempotent)."""
+RETRIES = 3
 
 
 def _attribute(kind: int, payload: bytes) -> bytes:
@@ -74,7 +81,13 @@ class AddressSocket:
         kind = socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
         self.sock = socket.socket(socket.AF_NETLINK, kind, socket.NETLINK_ROUTE)
         try:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
+            # A takeover of many VIPs sends every request before reading any ack: room for
+            # thousands of acks, each without a copy of its request (NETLINK_CAP_ACK).
+            try:
+                self.sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, _RCVBUF)
+            except PermissionError:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
+            self.sock.setsockopt(_SOL_NETLINK, _NETLINK_CAP_ACK, 1)
             self.sock.bind((0, 0))
         except BaseException:
             self.sock.close()
@@ -82,15 +95,16 @@ class AddressSocket:
         self._seq = 0
         self._pending: dict[int, asyncio.Future[int]] = {}
         self._indexes: dict[str, int] = {}
+        self._serial = asyncio.Lock()
         loop.add_reader(self.sock.fileno(), self._on_readable)
 
     async def add(self, ifname: str, vip: Vip) -> bool:
         """Put `vip` on `ifname`; False if it was already there."""
-        code = await self.submit_add(ifname, vip)
-        if code == errno.ENODEV and ifname in self._indexes:
-            self.forget(ifname)
-            code = await self.submit_add(ifname, vip)
-        return self.added(code, ifname, vip)
+        return await self.finish_add(await self.submit_add(ifname, vip), ifname, vip)
+
+    async def finish_add(self, code: int, ifname: str, vip: Vip) -> bool:
+        """Judge the kernel's answer to a sent add, after asking again where the answer allows."""
+        return self.added(await self._again(code, RTM_NEWADDR, ifname, vip, "add"), ifname, vip)
 
     def submit_add(self, ifname: str, vip: Vip) -> asyncio.Future[int]:
         """Send the request now (the kernel applies it within this call); the future gives its
@@ -123,9 +137,7 @@ class AddressSocket:
     async def remove(self, ifname: str, vip: Vip) -> bool:
         """Take `vip` off `ifname`; False if it was not there."""
         code = await self._submit(RTM_DELADDR, ifname, vip, "remove")
-        if code == errno.ENODEV and ifname in self._indexes:
-            self.forget(ifname)
-            code = await self._submit(RTM_DELADDR, ifname, vip, "remove")
+        code = await self._again(code, RTM_DELADDR, ifname, vip, "remove")
         if code in (0, errno.EADDRNOTAVAIL):
             return code == 0
         raise self._error(code, ifname, vip, "remove")
@@ -133,6 +145,19 @@ class AddressSocket:
     def forget(self, ifname: str) -> None:
         """Look `ifname`'s index up again next time (the kernel answered ENODEV: re-created?)."""
         self._indexes.pop(ifname, None)
+
+    async def _again(self, code: int, kind: int, ifname: str, vip: Vip, action: str) -> int:
+        """Send the request again after a stale interface index (ENODEV for a cached one: the
+        device re-created?) or a `TRANSIENT` answer, up to `RETRIES` times.  One request at a
+        time: the burst that overflowed the acks must not be repeated as a burst."""
+        for _ in range(RETRIES):
+            if code == errno.ENODEV and ifname in self._indexes:
+                self.forget(ifname)
+            elif code not in TRANSIENT:
+                break
+            async with self._serial:
+                code = await self._submit(kind, ifname, vip, action)
+        return code
 
     def _submit(self, kind: int, ifname: str, vip: Vip, action: str) -> asyncio.Future[int]:
         return self.send(self._request(kind, ifname, vip, action), ifname, vip, action)

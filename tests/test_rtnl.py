@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import socket
 
 import pytest
 from netns_support import netns_test, stale_namespaces_removed, topology  # noqa: F401 (fixtures)
@@ -108,3 +109,20 @@ def test_a_prepared_add_goes_out_when_sent_and_never_before(topology):
     after = addresses(topology, "-4")
     assert "10.0.201.100/32" in after and "10.0.201.101" not in after
     assert abandoned[4:6] == b"\x14\x00", "an RTM_NEWADDR, numbered like any other"
+
+
+def test_lost_acks_are_asked_again_one_at_a_time(topology):
+    """More requests than the socket has room for acks: the kernel reports ENOBUFS, and every
+    waiter learns the outcome by asking again (idempotent), not an error for a VIP that is on."""
+    vips = [Vip.parse(f"10.0.202.{i}/32") for i in range(1, 65)]
+
+    async def body(sock):
+        sock.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 0)  # the kernel's minimum
+        codes = await asyncio.gather(*(sock.submit_add("em1", vip) for vip in vips))
+        settled = await asyncio.gather(*(sock.finish_add(code, "em1", vip) for code, vip in zip(codes, vips)))
+        return codes, settled
+
+    codes, settled = run_in_a(topology, body)
+    assert errno.ENOBUFS in codes, "the burst must overflow the acks for this test to mean anything"
+    assert False in settled, "asked again, an add already applied answers EEXIST"
+    assert addresses(topology, "-4").count("10.0.202.") == len(vips)
