@@ -237,21 +237,56 @@ def test_interop_with_keepalived(topology, tmp_path, peers, spec, ours):
     vip = spec.get("vip", VIP)
     interval = float(spec["advert_int"])
     down = master_down_v2(100) if spec["version"] == 2 else master_down_v3(100, interval)
-    a.start()
-    b.start()
-    assert wait_until(lambda: holders(topology, vip) == ["a"], down + SLACK + STARTUP) is not None, a.log() + b.log()
-    # Several intervals with both running: still exactly one master.
-    wait_until(lambda: False, min(10 * interval, 2))
-    assert holders(topology, vip) == ["a"]
     fast = a if ours == "master" else b
-    if ours == "backup":
-        # keepalived's adverts are counted as received, none dropped (a dump may precede the first).
-        assert wait_until(lambda: stats(fast)["advert_rcvd"] > 0, 3, interval=0.2) is not None, fast.log()
-        counters = stats(fast)
-        assert counters.get("auth_failure", 0) == 0 and counters.get("chk_err", 0) == 0
-    assert a.stop() == 0
-    skew = skew_v2(50) if spec["version"] == 2 else (256 - 50) * interval / 256
-    assert wait_until(lambda: holders(topology, vip) == ["b"], skew + SLACK) is not None, a.log() + b.log()
+    with Capture(topology, "client", tmp_path / "interop.pcap") as capture:
+        a.start()
+        b.start()
+        assert wait_until(lambda: holders(topology, vip) == ["a"], down + SLACK + STARTUP) is not None, a.log() + b.log()
+        # Several intervals with both running: still exactly one master.
+        wait_until(lambda: False, min(10 * interval, 2))
+        assert holders(topology, vip) == ["a"]
+        if ours == "backup":
+            # keepalived's adverts are counted as received, none dropped (a dump may precede the first).
+            assert wait_until(lambda: stats(fast)["advert_rcvd"] > 0, 3, interval=0.2) is not None, fast.log()
+            counters = stats(fast)
+            assert counters.get("auth_failure", 0) == 0 and counters.get("chk_err", 0) == 0
+        assert a.stop() == 0
+        skew = skew_v2(50) if spec["version"] == 2 else (256 - 50) * interval / 256
+        assert wait_until(lambda: holders(topology, vip) == ["b"], skew + SLACK) is not None, a.log() + b.log()
+    assert_our_wire_as_tshark_reads_it(topology, capture, fast, spec, vip)
+
+
+def assert_our_wire_as_tshark_reads_it(topology, capture: Capture, fast: Peer, spec: dict, vip: str) -> None:
+    """What fastvrrp sent during an interop run, decoded by tshark (not our parser): its adverts
+    (RFC 3768 §5 / RFC 5798 §5: version, VRID, priority, interval, checksum, TTL or hop limit
+    255; priority 0 when the master stops, §6.4.3) and the announcements of its takeover (a
+    gratuitous ARP, or an unsolicited NA to ff02::1 with Override and our link-layer address)."""
+    mac = topology.run(fast.role, ["cat", "/sys/class/net/em1/address"]).stdout.strip()
+    names = ("vrrp.version", "vrrp.virt_rtr_id", "vrrp.prio", "vrrp.checksum.status", "ip.ttl", "ipv6.hlim")
+    names += ("vrrp.adver_int", "vrrp.short_adver_int")
+    adverts = capture.fields(*names, display_filter=f"vrrp && eth.src == {mac}")
+    assert adverts, "none of our adverts was captured"
+    # v2 carries the interval in seconds, v3 in centiseconds.
+    interval = str(round(float(spec["advert_int"]) * (1 if spec["version"] == 2 else 100)))
+    priority = "100" if fast.role == "a" else "50"
+    for version, vrid, prio, checksum, ttl, hlim, adver_int, short_int in adverts:
+        assert (version, vrid, checksum, ttl or hlim) == (str(spec["version"]), "150", "1", "255")
+        assert prio in (priority, "0") and (adver_int or short_int) == interval
+    prios = [row[2] for row in adverts]
+    assert priority in prios
+    assert ("0" in prios) == (fast.role == "a"), "priority 0 when (and only when) our master stops"
+    if ":" in vip:
+        rows = capture.fields(
+            "ipv6.dst", "icmpv6.nd.na.flag.o", "icmpv6.opt.linkaddr", "icmpv6.checksum.status",
+            display_filter=f"icmpv6.type == 136 && icmpv6.nd.na.target_address == {vip} && eth.src == {mac}",
+        )  # fmt: skip
+        assert rows and all(row == ["ff02::1", "1", mac, "1"] for row in rows), rows
+    else:
+        rows = capture.fields(
+            "eth.dst", "arp.src.hw_mac",
+            display_filter=f"arp.isgratuitous == 1 && arp.src.proto_ipv4 == {vip} && eth.src == {mac}",
+        )  # fmt: skip
+        assert rows and all(row == ["ff:ff:ff:ff:ff:ff", mac] for row in rows), rows
 
 
 def test_unicast_from_a_secondary_address_interoperates(topology, tmp_path, peers):
