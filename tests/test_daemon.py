@@ -241,7 +241,8 @@ def test_interop_with_keepalived(topology, tmp_path, peers, spec, ours):
     with Capture(topology, "client", tmp_path / "interop.pcap") as capture:
         a.start()
         b.start()
-        assert wait_until(lambda: holders(topology, vip) == ["a"], down + SLACK + STARTUP) is not None, a.log() + b.log()
+        elected = wait_until(lambda: holders(topology, vip) == ["a"], down + SLACK + STARTUP)
+        assert elected is not None, a.log() + b.log()
         # Several intervals with both running: still exactly one master.
         wait_until(lambda: False, min(10 * interval, 2))
         assert holders(topology, vip) == ["a"]
