@@ -13,6 +13,7 @@ import pytest
 from fastvrrp import netns, wire
 from fastvrrp.advert import AUTH_NONE, AUTH_PASS, CHECKSUM_MESSAGE, CHECKSUM_PSEUDO_HEADER, Advert, Expected
 from fastvrrp.announce import build_garp, build_unsolicited_na
+from fastvrrp.peers import wait_until
 from fastvrrp.sockets import (
     InterfaceError,
     PacketSocket,
@@ -141,6 +142,64 @@ def test_drain_is_bounded_per_call(pair):
     batch = ReceiveBatch(capacity=4)
     assert [batch.drain(b) for _ in range(4)] == [4, 4, 2, 0]
     assert [batch.drain(b, limit=1) for _ in range(2)] == [0, 0]
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_multicast_loop_is_off_and_the_socket_is_bound_to_its_device(pair, family):
+    """Our own adverts must not come back to us as a peer's, and only em1's traffic reaches em1's
+    instance: the options are set, and a's advert reaches b but not a."""
+    a, b = pair["a", family], pair["b", family]
+    level, loop = (socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP)
+    if family == 6:
+        level, loop = (socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP)
+    assert a.sock.getsockopt(level, loop) == 0
+    assert a.sock.getsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, 16).rstrip(b"\0") == b"em1"
+    vip, group = (VIP4, GROUP4) if family == 4 else (VIP6, GROUP6)
+    a.send_advert(wire.build_advert(3, VRID, 100, 100, [vip], src=a.source, dst=group))
+    assert receive(b, ReceiveBatch()) == 1
+    assert ReceiveBatch().drain(a) == 0
+
+
+@pytest.fixture
+def second_link(topology):
+    """A veth `em2` from router b straight to the client, beside the bridge: b has two interfaces.
+
+    Both ends live in the topology's namespaces and go with them."""
+    client = topology.name("client")
+    topology.run("b", ["ip", "link", "add", "em2", "type", "veth", "peer", "name", "em2", "netns", client])
+    for role, address in (("b", "10.0.202.2/24"), ("client", "10.0.202.3/24")):
+        topology.run(role, ["ip", "addr", "add", address, "dev", "em2"])
+        topology.run(role, ["ip", "link", "set", "em2", "up"])
+    for role in ("b", "client"):
+        argv = ["ip", "-6", "-o", "addr", "show", "dev", "em2", "scope", "link", "-tentative"]
+        assert wait_until(lambda: "fe80::" in topology.run(role, argv).stdout, 5) is not None
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_adverts_arriving_on_another_interface_stay_out(topology, second_link, family):
+    """b's em1 socket sees nothing that arrives on em2, while b's em2 socket gets both adverts.
+
+    To the group, em1's membership (IP_MULTICAST_ALL off) already keeps it out; unicast to
+    em2's own address only SO_BINDTODEVICE does."""
+    with netns.entered(topology["b"].ns):
+        on_em1, on_em2 = VrrpSocket("em1", family), VrrpSocket("em2", family)
+    with netns.entered(topology["client"].ns):
+        sender = VrrpSocket("em2", family)
+    with on_em1, on_em2, sender:
+        vip = VIP4 if family == 4 else VIP6
+        for dst in (sender.group, on_em2.source):
+            sender.send_advert(wire.build_advert(3, VRID, 100, 100, [vip], src=sender.source, dst=dst), dst=dst)
+        arrived = []
+
+        def both_arrived() -> bool:
+            batch = ReceiveBatch()
+            batch.drain(on_em2)
+            arrived.extend(decoded(batch, i) for i in range(batch.count))
+            return len(arrived) == 2
+
+        assert wait_until(both_arrived, 2) is not None, arrived
+        assert all(advert.source == sender.source for advert in arrived)
+        assert ReceiveBatch().drain(on_em1) == 0
 
 
 def test_receive_buffer_is_enlarged(pair):
