@@ -18,7 +18,7 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Callable, Iterable, NamedTuple, TextIO
+from typing import Any, Callable, Container, Iterable, NamedTuple, TextIO
 
 from .config_model import (
     ERROR,
@@ -72,6 +72,11 @@ _ESCAPES = {"a": "\a", "b": "\b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r", 
 _MAX_IFNAME = 15  # IFNAMSIZ - 1: the kernel refuses longer interface names
 
 
+_COMMENT = re.compile(r"[#!]")
+_PLAIN_TOKEN = re.compile(r"[{}]|[^\s{}]+")
+"""A token of a line without quotes (its comment cut off): a brace, or a word up to one."""
+
+
 class _Lexer:
     def __init__(self, diagnostics: list[Diagnostic]) -> None:
         self.diagnostics = diagnostics
@@ -117,6 +122,9 @@ class _Lexer:
     def _split(self, line: str, path: str, number: int) -> list[Token]:
         """Words, quoted parts joined to their neighbours as in a shell; braces are tokens even when
         they touch a word (`eth0{`), comments run from an unquoted `!` or `#` to the end of line."""
+        if '"' not in line and "'" not in line:  # most lines: one regular expression does it
+            code = _COMMENT.split(line, 1)[0]
+            return [Token(w, path, number, w if w in "{}" else WORD) for w in _PLAIN_TOKEN.findall(code)]
         tokens: list[Token] = []
         i, end = 0, len(line)
         while i < end:
@@ -506,12 +514,14 @@ class _Loader:
         instances: list[_Draft] = []
         scripts: dict[str, VrrpScript] = {}
         groups: list[_Draft] = []
+        instance_names: set[str] = set()
         for st in statements:
             if st.name == "global_defs":
                 globals_.extend(self.block_of(st))
             elif st.name == "vrrp_instance":
-                draft = self.named(st, (d.name for d in instances))
+                draft = self.named(st, instance_names)
                 if draft:
+                    instance_names.add(draft.name)
                     instances.append(self.instance(draft, self.block_of(st)))
             elif st.name == "vrrp_script":
                 draft = self.named(st, scripts)
@@ -519,7 +529,7 @@ class _Loader:
                 if script:
                     scripts[script.name] = script
             elif st.name == "vrrp_sync_group":
-                draft = self.named(st, (d.name for d in groups))
+                draft = self.named(st, {d.name for d in groups})
                 if draft:
                     groups.append(self.sync_group(draft, self.block_of(st)))
             elif st.name in _NON_VRRP_SECTIONS:
@@ -540,13 +550,13 @@ class _Loader:
         sync_groups = self.finish_sync_groups(groups, built, scripts)
         return Config(global_defs, tuple(built), tuple(scripts.values()), sync_groups)
 
-    def named(self, st: Statement, taken: Iterable[str]) -> _Draft | None:
+    def named(self, st: Statement, taken: Container[str]) -> _Draft | None:
         kind = st.name
         if len(st.args) != 1:
             self.error(st.keyword, f"{kind} needs one name; write `{kind} NAME {{ ... }}`")
             return None
         name = st.args[0].text
-        if name in set(taken):
+        if name in taken:
             self.error(st.args[0], f"{kind} {name} is defined twice; rename one of them")
             return None
         return _Draft(name, st.keyword)
