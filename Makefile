@@ -28,12 +28,13 @@ hunt: build
 bench: build
 	$(PY) -m bench.wire
 
-# Namespaces, root, keepalived: takeover (~25 min), advert gaps and CPU, fastvrrp beside keepalived;
-# each writes its section of bench/RESULTS.md.
+# Namespaces, root, keepalived: takeover (~25 min), advert gaps, CPU and reloads, fastvrrp beside
+# keepalived; each writes its section of bench/RESULTS.md.
 bench-vrrp: build
 	$(PY) -m bench.takeover
 	$(PY) -m bench.advert_gap --repeat 2
 	$(PY) -m bench.cpu
+	$(PY) -m bench.reload
 
 # The sanitizer build goes to build/asan, not in place: other processes importing fastvrrp._wire
 # meanwhile keep the ordinary build (an ASan module cannot load without the ASan runtime preloaded).

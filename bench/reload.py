@@ -117,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "the same N at priority 50 beside them; the master's unchanged file is reloaded (SIGHUP)",
                 f"{args.reloads} times, a second apart. Gaps between adverts of one VRID that end within",
                 f"{WINDOW:g} s after a SIGHUP, stamped by the kernel as they leave the master. A gap over 38 ms",
-                "lets the backup take over. ",
+                "lets the backup take over.",
                 f"On {before['cpu']}, {before['date']}; {before['keepalived']}. {before['load']} before,",
                 f"{after['load']} after.",
                 "",
