@@ -1249,7 +1249,8 @@ def _write_logs(lines: list[tuple[int, str]]) -> None:
 
 
 def _load_checked(path: str) -> tuple[Config, list[Diagnostic]]:
-    """The configuration, and what its scripts would refuse (both read files: off the loop)."""
+    """The configuration, and what its scripts would refuse (both read files: off the loop).
+    Its executor thread does not share the loop's `vrrp_rt_priority` (reset on fork and clone)."""
     config = load_config(path)
     return config, script_problems(config)
 

@@ -55,7 +55,10 @@ def apply(defs: GlobalDefs) -> tuple[list[str], list[str]]:
         )
         attempt(
             f"SCHED_RR priority {defs.vrrp_rt_priority} (vrrp_rt_priority)",
-            lambda: os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(defs.vrrp_rt_priority)),
+            # Reset on fork, as keepalived does: a notify or check script must not run real-time.
+            lambda: os.sched_setscheduler(
+                0, os.SCHED_RR | os.SCHED_RESET_ON_FORK, os.sched_param(defs.vrrp_rt_priority)
+            ),
         )
     return done, refused
 

@@ -375,8 +375,16 @@ def test_process_settings_of_global_defs_are_applied(topology, tmp_path, peers):
     """vrrp_priority, vrrp_rt_priority, vrrp_rlimit_rttime, vrrp_no_swap, vrrp_cpu_affinity: the
     loop thread runs SCHED_RR at that priority, niced, locked in memory, on those CPUs."""
     settings = "   vrrp_priority -5\n   vrrp_rt_priority 7\n   vrrp_rlimit_rttime 20000\n   vrrp_no_swap\n"
-    config = InstanceSpec(state="MASTER", priority=100).render("LVS_201-1")
+    # A check script records its own scheduling: it must not inherit the loop's (keepalived's
+    # SCHED_RESET_ON_FORK), or a busy script could starve the adverts.
+    script, seen = tmp_path / "sched.sh", tmp_path / "sched.seen"
+    script.write_text(f"#!/bin/sh\ncut -d' ' -f19,41 /proc/$$/stat > {seen}.tmp && mv {seen}.tmp {seen}\n")
+    script.chmod(0o755)
+    track = "    track_script {\n        chk_sched\n    }\n"
+    config = InstanceSpec(state="MASTER", priority=100, extra=track).render("LVS_201-1")
     config = config.replace("global_defs {\n", "global_defs {\n" + settings + "   vrrp_cpu_affinity 0\n", 1)
+    check = f'vrrp_script chk_sched {{\n    script "{script}"\n    interval 1\n}}\n\n'
+    config = config.replace("vrrp_instance", check + "vrrp_instance", 1)
     a = Peer(topology, "a", "fastvrrp", config, tmp_path / "a")
     peers.append(a)
     a.start()
@@ -392,3 +400,12 @@ def test_process_settings_of_global_defs_are_applied(topology, tmp_path, peers):
     assert status["Cpus_allowed_list"].strip() == "0"
     assert resource.prlimit(pid, resource.RLIMIT_RTTIME) == (20000, 40000)
     assert "Process: SCHED_RR priority 7 (vrrp_rt_priority)" in a.log()
+    assert wait_until(seen.exists, 3) is not None, a.log()
+    assert seen.read_text().split() == ["0", str(os.SCHED_OTHER)], "a script runs at nice 0, not real-time"
+    a.signal(signal.SIGHUP)  # parsed on another thread, which must not compete with the loop in real time
+    assert wait_until(lambda: "Reload done" in a.log(), 5) is not None, a.log()
+    threads = [t for t in os.listdir(f"/proc/{pid}/task") if t != str(pid)]
+    assert threads, "the reload's parse ran on a thread of its own"
+    for tid in threads:
+        with open(f"/proc/{pid}/task/{tid}/stat") as f:
+            assert int(f.read().rsplit(")", 1)[1].split()[38]) == os.SCHED_OTHER, tid
