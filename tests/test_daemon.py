@@ -10,6 +10,7 @@ import os
 import re
 import resource
 import signal
+import subprocess
 import sys
 
 import pytest
@@ -313,6 +314,41 @@ def test_unicast_from_a_secondary_address_interoperates(topology, tmp_path, peer
     assert "10.0.201.11" in sources and "10.0.201.1" not in sources, sources  # (.2: keepalived, if it won the start)
     assert a.stop() == 0
     assert wait_until(lambda: holders(topology) == ["b"], (256 - 50) * 0.1 / 256 + SLACK) is not None
+
+
+def test_asyncio_loop_sigint_and_keepalived_log_lines(topology, tmp_path):
+    """`fastvrrp run --no-uvloop` in the foreground: every line on stderr stamped to the
+    millisecond, keepalived's words from start to SIGINT (which stops it as SIGTERM does:
+    priority 0 sent, VIP removed, exit 0)."""
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(InstanceSpec(state="MASTER", priority=100, version=3, advert_int="0.1", password=None).render("a"))
+    argv = [sys.executable, "-m", "fastvrrp", "run", "-f", str(conf), "--no-uvloop", "--dump-dir", str(tmp_path)]
+    daemon = topology.popen("a", argv, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_until(lambda: holders(topology) == ["a"], master_down_v3(100, 0.1) + SLACK + STARTUP) is not None
+        wait_until(lambda: False, 0.3)
+        daemon.send_signal(signal.SIGINT)
+        _, err = daemon.communicate(timeout=10)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+    assert daemon.returncode == 0, err
+    assert holders(topology) == []
+    lines = err.splitlines()
+    stamp = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} fastvrrp\[\d+\]: ")
+    assert lines and all(stamp.match(line) for line in lines), err
+    expected = [
+        "(VIP_test_1) Entering BACKUP STATE (init)",
+        "(VIP_test_1) Entering MASTER STATE",
+        "(VIP_test_1) setting VIPs.",
+        "(VIP_test_1) Sending/queueing gratuitous ARPs on em1 for 10.0.201.100",
+        "(VIP_test_1) sent 0 priority",
+        "(VIP_test_1) removing VIPs.",
+    ]
+    messages = [stamp.sub("", line, count=1) for line in lines]
+    found = [next((n for n, m in enumerate(messages) if m.startswith(e)), None) for e in expected]
+    assert None not in found and found == sorted(found), "\n".join(messages)
 
 
 def test_a_late_timer_is_logged_as_keepalived_does(topology, tmp_path, peers):
