@@ -16,6 +16,7 @@ import sys
 import pytest
 
 from fastvrrp.dumps import parse_stats
+from bench.common import render_instances, vip_count
 from fastvrrp.peers import InstanceSpec, Peer, vip_holders, wait_until
 from netns_support import Capture, netns_test, peers, stale_namespaces_removed, topology  # noqa: F401 (fixtures)
 
@@ -349,6 +350,25 @@ def test_asyncio_loop_sigint_and_keepalived_log_lines(topology, tmp_path):
     messages = [stamp.sub("", line, count=1) for line in lines]
     found = [next((n for n, m in enumerate(messages) if m.startswith(e)), None) for e in expected]
     assert None not in found and found == sorted(found), "\n".join(messages)
+
+
+def test_adverts_due_together_leave_in_one_system_call(topology, tmp_path, peers):
+    """50 masters at 100 ms, started together, are due together: each wake-up sends their
+    adverts with one sendmmsg(2) (keepalived: one sendmsg each).  Counted by strace."""
+    count = 50
+    a = Peer(topology, "a", "fastvrrp", render_instances("a", count, state="MASTER", priority=100, advert_int="0.1"),
+             tmp_path / "a")  # fmt: skip
+    peers.append(a)
+    a.start()
+    assert wait_until(lambda: vip_count(topology, "a") == count, STARTUP + 2) is not None, a.log()
+    seconds, before = 2, stats(a, "VI_1")["advert_sent"]
+    argv = ["strace", "-c", "-e", "trace=sendmsg,sendmmsg", "-p", str(a.process.pid)]
+    traced = subprocess.run(["timeout", "-s", "INT", str(seconds), *argv], capture_output=True, text=True, timeout=20)
+    assert stats(a, "VI_1")["advert_sent"] - before >= seconds / 0.1 - 2, "the masters kept advertising"
+    rows = [row.split() for row in traced.stderr.splitlines()]
+    calls = {row[-1]: int(row[3]) for row in rows if row[-1:] in (["sendmsg"], ["sendmmsg"])}
+    # 20 wake-ups in 2 s, one call each; sent one by one, the 1000 adverts would take 1000.
+    assert 0 < calls.get("sendmmsg", 0) and sum(calls.values()) <= 2 * seconds / 0.1 + 5, traced.stderr
 
 
 def test_a_late_timer_is_logged_as_keepalived_does(topology, tmp_path, peers):
