@@ -72,6 +72,8 @@ from .vips import InterfaceGone, LinkEvent, RtnlMonitor, Vip, VipError
 
 log = logging.getLogger(LOGGER_NAME)
 
+REOPEN_RETRY = 1.0
+"""Seconds between two attempts to start again the instances of an interface made anew."""
 RELOAD_SWITCH_INTERVAL = 0.0002
 """Seconds a thread holds the GIL while another waits, during a reload's parse (default 0.005)."""
 FOREIGN_VRID_LOG_PERIOD = 60.0
@@ -251,6 +253,12 @@ class Daemon:
         self.group_notifies: dict[str, NotifyQueue] = {}
         self.fifos = NotifyFifos(global_defs.notify_fifos)
         self.services = Services(self)
+        self._config: Config | None = None
+        """What `_apply` last made the running instances of."""
+        self._applying = asyncio.Lock()
+        self._replaced: set[str] = set()
+        """Interfaces our sockets are bound to whose device is gone (deleted, maybe made again)."""
+        self._reopening: asyncio.Task | None = None
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -293,6 +301,8 @@ class Daemon:
                     self._reload.clear()
                     await self._reload_config()
             log.info("Stopping")
+            if self._reopening is not None:
+                self._reopening.cancel()
             self.services.stopping()
             self.checks.close()
             await self._stop_instances(list(self.instances.values()))
@@ -362,18 +372,27 @@ class Daemon:
 
     # -- configuration: start, reload, stop ------------------------------------------------
 
-    async def _apply(self, config: Config) -> None:
-        """Make the running instances those of `config`; unchanged instances are not touched.
+    async def _apply(self, config: Config, again: frozenset[str] = frozenset()) -> None:
+        """Make the running instances those of `config`; unchanged instances are not touched,
+        except those on an interface in `again` (made anew: their sockets are bound to a device
+        that is gone), which start again.
 
         Raises ConfigError (an interface missing) or AlreadyRunning before any instance stops.
 
         A reload that changes nothing must not move a VIP (a known keepalived complaint): an
         instance whose configuration is equal keeps its router, state and timers.
         """
+        async with self._applying:  # a reload and an interface's return, one after the other
+            await self._apply_now(config, again)
+        self._config = config
+
+    async def _apply_now(self, config: Config, again: frozenset[str]) -> None:
         wanted = {inst.name: inst for inst in config.instances}
         group_of = {member: g for g in config.sync_groups for member in g.members}
         stale = [
-            i for name, i in self.instances.items() if wanted.get(name) != i.config or group_of.get(name) != i.group_config
+            i
+            for name, i in self.instances.items()
+            if wanted.get(name) != i.config or group_of.get(name) != i.group_config or i.config.interface in again
         ]
         # A sync group moves as one: a change to any member restarts the whole group.
         changed_groups = {i.group_config.name for i in stale if i.group_config is not None}
@@ -394,6 +413,10 @@ class Daemon:
         self.locks.update(zip(fresh, claim(fresh.values())))
         if stale:
             await self._stop_instances(stale)
+        for ifname in again:  # bound to the device that is gone; the channels went with their instances
+            psock = self.packet_sockets.pop(ifname, None)
+            if psock is not None:
+                psock.close()
         released = {inst.name: lock_name(inst) for inst in new if inst.name not in fresh}
         self.locks.update(zip(released, claim(released.values())))
         created = [self._create(inst, group_of.get(inst.name)) for inst in new]
@@ -953,11 +976,14 @@ class Daemon:
         for event in self.monitor.read():
             if not isinstance(event, LinkEvent):
                 continue
+            # An instance whose sockets are bound to a device that is gone stays down (FAULT)
+            # until it starts again on the device now bearing the name (`_reopen`).
+            up = event.up and not self._replaced_by(event)
             key = INTERFACE_TRACK + event.ifname
             for instance in list(self.instances.values()):
                 actions: list[Action] = []
                 if event.ifname == instance.config.interface and not instance.config.dont_track_primary:
-                    actions += instance.router.set_interface_state(event.up, now)
+                    actions += instance.router.set_interface_state(up, now)
                 track = instance.tracking.get(key)
                 if track is not None:
                     actions += instance.router.set_track_state(key, track.core_state(event.up), now)
@@ -966,6 +992,37 @@ class Daemon:
                     self._schedule(instance)
         self._recheck_all()
         self._arm()
+        if self._replaced and (self._reopening is None or self._reopening.done()):
+            self._reopening = asyncio.ensure_future(self._reopen())
+
+    def _replaced_by(self, event: LinkEvent) -> bool:
+        """Whether our sockets on `event`'s interface are bound to a device that is gone."""
+        bound = {channel.vsock.ifindex for (ifname, _), channel in self.channels.items() if ifname == event.ifname}
+        if bound and (event.gone or event.ifindex not in bound):
+            if event.ifname not in self._replaced:
+                log.warning("%s: the device our sockets are bound to is gone; its instances stay in FAULT "
+                            "until it is back", event.ifname)  # fmt: skip
+            self._replaced.add(event.ifname)
+        return event.ifname in self._replaced
+
+    async def _reopen(self) -> None:
+        """Start the instances of each replaced interface again, on the device now bearing its
+        name, once it has the address adverts are sent from; until then, try again every second."""
+        while self._replaced and self._config is not None:
+            back = frozenset(name for name in self._replaced if self.monitor.links.get(name) is not None)
+            try:
+                if back:
+                    await self._apply(self._config, again=back)
+                    for name in back:
+                        log.info("%s: its instances start again on the new device", name)
+                    self._replaced -= back
+            except (ConfigError, AlreadyRunning) as e:
+                problems = e.diagnostics if isinstance(e, ConfigError) else [e]
+                suppressed = self.limiter.allow(("reopen", back), time.monotonic())
+                if suppressed is not None:
+                    log.warning("%s: not yet: %s", ", ".join(sorted(back)), "; ".join(map(str, problems)))
+            if self._replaced:
+                await asyncio.sleep(REOPEN_RETRY)
 
     # -- timers --------------------------------------------------------------------------------
 

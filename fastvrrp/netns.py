@@ -270,17 +270,28 @@ class Topology:
             # The kernel copies `default` into a device's IPv6 settings when it appears, so
             # turning DAD off here makes em1's link-local usable the moment the link is up.
             run_in(ns, ["sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0"])
-            port = f"p-{role}"
-            _ip("-n", sw, "link", "add", port, "type", "veth", "peer", "name", ROUTER_IFNAME, "netns", ns)
-            _ip("-n", sw, "link", "set", port, "master", BRIDGE, "up")
             v4 = ipaddress.IPv4Interface(f"{SUBNET_V4.network_address + i}/{SUBNET_V4.prefixlen}")
             v6 = ipaddress.IPv6Interface(f"{SUBNET_V6.network_address + i}/{SUBNET_V6.prefixlen}")
-            _ip("-n", ns, "addr", "add", str(v4), "dev", ROUTER_IFNAME)
-            _ip("-n", ns, "addr", "add", str(v6), "dev", ROUTER_IFNAME, "nodad")
-            _ip("-n", ns, "link", "set", ROUTER_IFNAME, "up")
             self.routers[role] = Router(role, ns, ROUTER_IFNAME, v4, v6)
+            self._plug(role)
         for router in self.routers.values():
             self._wait_link_local(router.ns)
+
+    def _plug(self, role: str) -> None:
+        """Router `role`'s em1: a veth to the bridge, its addresses, up."""
+        router, sw, port = self.routers[role], self.switch, f"p-{role}"
+        _ip("-n", sw, "link", "add", port, "type", "veth", "peer", "name", ROUTER_IFNAME, "netns", router.ns)
+        _ip("-n", sw, "link", "set", port, "master", BRIDGE, "up")
+        _ip("-n", router.ns, "addr", "add", str(router.ipv4), "dev", ROUTER_IFNAME)
+        _ip("-n", router.ns, "addr", "add", str(router.ipv6), "dev", ROUTER_IFNAME, "nodad")
+        _ip("-n", router.ns, "link", "set", ROUTER_IFNAME, "up")
+
+    def replug(self, role: str) -> None:
+        """Delete router `role`'s em1 and make it again, same name and addresses, a new device
+        (what a NIC hot-plug or a network manager rebuilding a VLAN does)."""
+        _ip("-n", self.name(role), "link", "del", ROUTER_IFNAME)
+        self._plug(role)
+        self._wait_link_local(self.name(role))
 
     def _wait_link_local(self, ns: str) -> None:
         """Block until em1 has a usable (non-tentative) link-local address: sockets bind to it."""

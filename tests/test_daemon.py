@@ -168,6 +168,26 @@ def test_bad_config_fails_before_touching_anything(topology, tmp_path):
     assert holders(topology) == ["a"], "a rejected config must not remove (or add) any address"
 
 
+def test_an_interface_made_anew_gets_its_instances_back(topology, tmp_path, peers):
+    """em1 deleted and made again (same name and addresses, a new device): its instance is in
+    FAULT meanwhile (RFC 5798 §6.4.1's Initialize once the link is back, not a master on dead
+    sockets), then starts again on the new device and takes back its VIP by preemption."""
+    a, b = experiment(topology, tmp_path, version=3, advert_int="0.1", password=None)
+    peers += [a, b]
+    a.start()
+    b.start()
+    assert wait_until(lambda: holders(topology) == ["a"], STARTUP + 1) is not None
+    topology.replug("a")
+    assert wait_until(lambda: "its instances start again on the new device" in a.log(), 5) is not None, a.log()
+    assert wait_until(lambda: holders(topology) == ["a"], STARTUP + 1) is not None, a.log() + b.log()
+    wait_until(lambda: False, 1.0)  # a split brain would show within ten intervals
+    assert holders(topology) == ["a"], a.log() + b.log()
+    log = a.log()
+    assert "Entering FAULT STATE" in log.split("start again on the new device")[0], log
+    assert "cannot send advert" not in log.split("start again on the new device")[1], "a master on dead sockets"
+    assert b.log().count("Entering BACKUP STATE") >= 2, b.log()  # took over, then gave back
+
+
 def test_missing_interface_is_refused_at_start_naming_the_instance(topology, tmp_path):
     """An instance on an interface this namespace lacks: refused at file:line, nothing touched."""
     conf = tmp_path / "missing.conf"
