@@ -284,7 +284,7 @@ _UNIMPLEMENTED_GLOBAL = frozenset(
     "checker_priority checker_no_swap "
     "checker_rt_priority checker_cpu_affinity snmp_socket enable_snmp_vrrp enable_snmp_checker enable_snmp_rfc "
     "enable_snmp_rfcv2 enable_snmp_rfcv3 enable_traps enable_dbus dynamic_interfaces vrrp_startup_delay "
-    "vrrp_delay_after_boot max_auto_priority log_unknown_vrids vmac_prefix umask".split()
+    "vrrp_delay_after_boot max_auto_priority vmac_prefix umask".split()
 )
 _UNIMPLEMENTED_INSTANCE = frozenset(
     "use_vmac use_vmac_addr vmac_xmit_base use_ipvlan native_ipv6 vrf track_file track_process track_bfd "
@@ -598,6 +598,8 @@ class _Loader:
                 self.set(draft, st, "vrrp_rlimit_rttime_us", self.integer(st, 1, 10_000_000))
             elif st.name == "vrrp_no_swap":
                 self.set(draft, st, "vrrp_no_swap", self.flag(st))
+            elif st.name == "log_unknown_vrids":
+                self.set(draft, st, "log_unknown_vrids", self.flag(st))
             elif st.name == "vrrp_cpu_affinity":
                 self.set(draft, st, "vrrp_cpu_affinity", self.cpus(st))
             elif st.name in _UNIMPLEMENTED_GLOBAL:

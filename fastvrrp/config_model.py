@@ -300,6 +300,8 @@ class GlobalDefs:
     """RLIMIT_RTTIME under `vrrp_rt_priority`: CPU time without blocking before SIGXCPU (µs)."""
     vrrp_no_swap: bool = False
     """Lock the daemon's memory (mlockall): no page fault on a takeover's path."""
+    log_unknown_vrids: bool = False
+    """Log adverts for a VRID no instance here runs (counted per interface either way)."""
     vrrp_cpu_affinity: tuple[int, ...] = ()
 
 

@@ -76,9 +76,6 @@ REOPEN_RETRY = 1.0
 """Seconds between two attempts to start again the instances of an interface made anew."""
 RELOAD_SWITCH_INTERVAL = 0.0002
 """Seconds a thread holds the GIL while another waits, during a reload's parse (default 0.005)."""
-FOREIGN_VRID_LOG_PERIOD = 60.0
-"""Seconds between two lines about one VRID none of our instances runs: other routers' pairs
-may share the link for good, but a peer configured with another VRID is a split brain's cause."""
 LATE_TIMER_WARNING = 0.005
 """A wake-up this late (seconds) is logged, as keepalived's "A thread timer expired"."""
 READS_PER_WAKEUP = 8
@@ -216,7 +213,6 @@ class Daemon:
         self.batch = ReceiveBatch()
         self.arrivals = ArrivalClock()
         self.limiter = RateLimiter(1.0)
-        self.foreign = RateLimiter(FOREIGN_VRID_LOG_PERIOD)
         self.timer_lag: list[float] = []
         self._heap: list[tuple[float, int]] = []
         self._pending_input = select.poll()
@@ -945,13 +941,14 @@ class Daemon:
         log.warning("(%s) %s%s", instance.name, line, tail)
 
     def _log_unclaimed(self, channel: Channel, i: int, reason: str, vrid: int | None, now: float) -> None:
-        """A packet for no instance of ours: a VRID we do not run (info, now and then), or one
-        too broken to name its VRID (a warning, rate-limited as every receive error)."""
+        """A packet for no instance of ours: a VRID we do not run (info, with `log_unknown_vrids`),
+        or one too broken to name its VRID (a warning); rate-limited as every receive error."""
         where = f"{channel.vsock.ifname} IPv{channel.vsock.family}"
         if vrid is not None:
-            suppressed = self.foreign.allow((where, vrid), now)
+            # Quiet unless asked (keepalived's `log_unknown_vrids`): other pairs may share the link.
+            suppressed = self.limiter.allow((where, vrid), now) if self.global_defs.log_unknown_vrids else None
             if suppressed is not None:
-                tail = f" ({suppressed} more since)" if suppressed else ""
+                tail = f" ({suppressed} similar suppressed)" if suppressed else ""
                 log.info("%s: advert for VRID %d from %s, which no instance here runs%s",
                          where, vrid, self._source_text(channel, i), tail)  # fmt: skip
             return

@@ -1253,13 +1253,14 @@ def test_sync_group_tracking_weight(tmp_path):
 def test_process_settings_are_read_as_keepalived_names_them(tmp_path):
     text = (
         "global_defs {\n    vrrp_priority -5\n    vrrp_rt_priority 20\n    vrrp_rlimit_rttime 5000\n"
-        "    vrrp_no_swap\n    vrrp_cpu_affinity 1 0\n}\n" + instance_text(*BASE)
+        "    vrrp_no_swap\n    vrrp_cpu_affinity 1 0\n    log_unknown_vrids\n}\n" + instance_text(*BASE)
     )
     config = load_config(write(tmp_path, text))
     assert config.warnings == ()
     defs = config.global_defs
     assert (defs.vrrp_priority, defs.vrrp_rt_priority, defs.vrrp_rlimit_rttime_us) == (-5, 20, 5000)
-    assert defs.vrrp_no_swap and defs.vrrp_cpu_affinity == (0, 1)
+    assert defs.vrrp_no_swap and defs.vrrp_cpu_affinity == (0, 1) and defs.log_unknown_vrids
+    assert not GlobalDefs().log_unknown_vrids, "keepalived's default: quiet"
     assert GlobalDefs().vrrp_rlimit_rttime_us == 10_000, "keepalived's default"
 
 
