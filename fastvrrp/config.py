@@ -22,6 +22,7 @@ from typing import Any, Callable, Container, Iterable, NamedTuple, TextIO
 
 from .config_model import (
     ERROR,
+    MAX_LABEL,
     WARNING,
     Authentication,
     Config,
@@ -40,6 +41,7 @@ from .config_model import (
     VirtualAddress,
     VrrpInstance,
     VrrpScript,
+    label_fits,
 )
 
 __all__ = ["ConfigError", "check_command", "format_config", "load_config"]
@@ -986,9 +988,9 @@ class _Loader:
         excluded = v.get("virtual_ipaddress_excluded", [])
         for vip, token in [*vips, *excluded]:
             dev = vip.dev or interface
-            if vip.label and (len(vip.label) > _MAX_IFNAME or not (vip.label == dev or vip.label.startswith(dev + ":"))):
+            if vip.label and not label_fits(dev, vip.label):
                 self.error(token, f"label {vip.label} of {vip.address} must be {dev} or start with '{dev}:', "
-                                  f"at most {_MAX_IFNAME} characters; write a label like {dev}:1")
+                                  f"at most {MAX_LABEL} characters; write a label like {dev}:1")
         return VrrpInstance(
             name=name,
             state=state,

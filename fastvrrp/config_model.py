@@ -74,6 +74,16 @@ class Authentication:
         return password_key(self.password)
 
 
+MAX_LABEL = 15
+"""IFNAMSIZ - 1: an address label is kept like an interface name."""
+
+
+def label_fits(dev: str, label: str) -> bool:
+    """iproute2's rule for an address label: the device's name, or it and a `:` suffix, so that
+    `ip addr` shows the address under its interface."""
+    return len(label) <= MAX_LABEL and (label == dev or label.startswith(dev + ":"))
+
+
 @dataclass(frozen=True)
 class VirtualAddress:
     """One `virtual_ipaddress` line: the address with its prefix, and where it goes."""

@@ -30,12 +30,12 @@ from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
+from .config_model import MAX_LABEL, label_fits
 from .sockets import set_receive_buffer
 
 IFA_F_NODAD = 0x02
 IFF_UP = 0x1
 IFF_RUNNING = 0x40
-IFNAMSIZ = 16
 _SIOCGIFFLAGS = 0x8913
 _RECV_SIZE = 1 << 16
 _MONITOR_RCVBUF = 1 << 22
@@ -94,10 +94,8 @@ class Vip:
 
 def _check_label(ifname: str, label: str | None) -> None:
     """iproute2's rule, kept so that `ip addr` shows our VIPs under the interface they are on."""
-    if label is None:
-        return
-    if len(label) >= IFNAMSIZ or not (label == ifname or label.startswith(ifname + ":")):
-        raise ValueError(f"label {label!r} must be {ifname!r} or start with '{ifname}:' (at most 15 characters)")
+    if label is not None and not label_fits(ifname, label):
+        raise ValueError(f"label {label!r} must be {ifname!r} or start with '{ifname}:' (at most {MAX_LABEL} characters)")
 
 
 class VipManager:
