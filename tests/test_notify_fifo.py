@@ -229,7 +229,9 @@ def test_fifo_script_that_cannot_start_is_logged(tmp_path, logged):
 @pytest.mark.parametrize("delay", [0, 0.001, 0.003])
 def test_closing_while_the_fifo_script_starts_leaves_no_process(tmp_path, delay):
     fifo, started = tmp_path / "events.fifo", tmp_path / "started"
-    reader = script(tmp_path / "reader.sh", f"echo $$ > {started}\nexec sleep 30\n")
+    # Written whole or not at all: a script ended between the shell's `>` and its `echo` leaves
+    # an empty file, which says nothing about its pid.
+    reader = script(tmp_path / "reader.sh", f"echo $$ > {started}.tmp && mv {started}.tmp {started}\nexec sleep 30\n")
 
     async def main():
         fifos = NotifyFifos([NotifyFifo(str(fifo), ScriptCommand(str(reader)))])
